@@ -1,0 +1,229 @@
+"""Run results: a read-only mapping of node values, with per-node detail."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, final
+
+import outcome
+
+if TYPE_CHECKING:
+    from ._graph import Graph
+
+__all__ = ["NodeStatus", "RunResult", "RunStatus"]
+
+MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+
+
+class NodeStatus(enum.StrEnum):
+    """What became of one node in a run."""
+
+    COMPLETED = "completed"
+    """It returned a value."""
+    FAILED = "failed"
+    """It raised, and its retry policy (if any) gave up."""
+    CANCELLED = "cancelled"
+    """It started but was cancelled (fail-fast, escalation, deadline)."""
+    SKIPPED = "skipped"
+    """It never started because a dependency failed or was skipped."""
+    NOT_STARTED = "not_started"
+    """It never started because the run stopped first."""
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"
+    """Every node completed."""
+    FAILED = "failed"
+    """At least one node failed."""
+    HALTED = "halted"
+    """Restart intensity was exceeded and the supervisor escalated."""
+    TIMED_OUT = "timed_out"
+    """The run's deadline passed."""
+
+
+@final
+class RunResult(Mapping[str, Any]):
+    """The result of a run: a read-only ``Mapping`` of node name to value.
+
+    Only completed nodes are keys. Per-node detail (outcomes, statuses,
+    attempts, times, errors) is available through the attributes below. A
+    result of a run that did not complete is a *partial* result: it comes
+    with :class:`~trio_dag.RunFailed` and can be resumed.
+    """
+
+    __slots__ = (
+        "_attempts",
+        "_end",
+        "_errors",
+        "_start",
+        "_statuses",
+        "_values",
+        "graph",
+        "run_id",
+        "status",
+    )
+
+    def __init__(
+        self,
+        graph: Graph,
+        values: list[Any],
+        start: list[float | None],
+        end: list[float | None],
+        errors: dict[int, BaseException],
+        attempts: dict[int, int],
+        status: RunStatus,
+        run_id: str,
+    ) -> None:
+        self.graph = graph
+        self._values = values
+        self._start = start
+        self._end = end
+        self._errors = errors
+        self._attempts = attempts
+        self.status = status
+        self.run_id = run_id
+        self._statuses: tuple[NodeStatus, ...] | None = None
+
+    # -- Mapping
+    def __getitem__(self, name: str) -> Any:
+        i = self.graph._index.get(name)
+        if i is None:
+            raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
+        v = self._values[i]
+        if v is MISSING:
+            raise KeyError(f"node {name!r} has no value: it {self.statuses[name].value}")
+        return v
+
+    def __iter__(self) -> Iterator[str]:
+        names = self.graph.nodes
+        vals = self._values
+        return (names[i] for i in range(len(names)) if vals[i] is not MISSING)
+
+    def __len__(self) -> int:
+        vals = self._values
+        return sum(1 for i in range(len(self.graph.nodes)) if vals[i] is not MISSING)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RunResult {self.graph.name!r} {self.status.value}: "
+            f"{len(self)}/{len(self.graph.nodes)} nodes completed>"
+        )
+
+    # -- detail
+    @property
+    def ok(self) -> bool:
+        """Whether every node completed."""
+        return self.status is RunStatus.COMPLETED
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The input values the run was given (defaults filled in)."""
+        n = len(self.graph.nodes)
+        return dict(zip(self.graph.inputs, self._values[n:], strict=True))
+
+    @property
+    def errors(self) -> dict[str, BaseException]:
+        """The final exception of each failed node."""
+        names = self.graph.nodes
+        return {names[i]: e for i, e in sorted(self._errors.items())}
+
+    @property
+    def outcomes(self) -> dict[str, outcome.Outcome[Any]]:
+        """``outcome.Value`` or ``outcome.Error`` for every node that finished."""
+        out: dict[str, outcome.Outcome[Any]] = {}
+        for i, name in enumerate(self.graph.nodes):
+            if self._values[i] is not MISSING:
+                out[name] = outcome.Value(self._values[i])
+            elif i in self._errors:
+                out[name] = outcome.Error(self._errors[i])
+        return out
+
+    @property
+    def statuses(self) -> dict[str, NodeStatus]:
+        """The :class:`NodeStatus` of every node, in definition order."""
+        return dict(zip(self.graph.nodes, self._node_statuses(), strict=True))
+
+    def _node_statuses(self) -> tuple[NodeStatus, ...]:
+        if self._statuses is None:
+            g = self.graph
+            st = [NodeStatus.NOT_STARTED] * len(g.nodes)
+            bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
+            for i in g._order_ix:  # dependencies come first
+                if self._values[i] is not MISSING:
+                    st[i] = NodeStatus.COMPLETED
+                elif i in self._errors:
+                    st[i] = NodeStatus.FAILED
+                elif self._start[i] is not None:
+                    st[i] = NodeStatus.CANCELLED
+                elif any(st[j] in bad for j in g._node_deps[i]):
+                    st[i] = NodeStatus.SKIPPED
+            self._statuses = tuple(st)
+        return self._statuses
+
+    def nodes_with(self, status: NodeStatus | str) -> tuple[str, ...]:
+        """Names of the nodes with the given status, in definition order."""
+        s = NodeStatus(status)
+        names = self.graph.nodes
+        return tuple(names[i] for i, x in enumerate(self._node_statuses()) if x is s)
+
+    def attempts(self, name: str) -> int:
+        """How many attempts node ``name`` made (for a map node: element calls)."""
+        i = self.graph._ix(name)
+        return self._attempts.get(i, 0 if self._start[i] is None else 1)
+
+    def started_at(self, name: str) -> float | None:
+        """``trio.current_time()`` when node ``name`` (last) started, or ``None``."""
+        return self._start[self.graph._ix(name)]
+
+    def finished_at(self, name: str) -> float | None:
+        """``trio.current_time()`` when node ``name`` finished, or ``None``."""
+        return self._end[self.graph._ix(name)]
+
+    def duration(self, name: str) -> float | None:
+        """Seconds node ``name`` took, from its (last) start to its end, or ``None``."""
+        i = self.graph._ix(name)
+        s, e = self._start[i], self._end[i]
+        return None if s is None or e is None else e - s
+
+    def report(self) -> str:
+        """A readable account: what failed and why, what completed, what did not run."""
+        st = self._node_statuses()
+        names = self.graph.nodes
+        counts = {s: sum(1 for x in st if x is s) for s in NodeStatus}
+        head = ", ".join(f"{c} {s.value.replace('_', ' ')}" for s, c in counts.items() if c)
+        lines = [
+            f"run {self.run_id} of DAG {self.graph.name!r} {self.status.value}: "
+            f"{head or 'no nodes'}"
+        ]
+        for i, e in sorted(self._errors.items()):
+            n = self._attempts.get(i, 1)
+            lines.append(
+                f"  node {names[i]!r} failed after {n} attempt{'s' * (n != 1)}: {_chain(e)}"
+            )
+        for s in (NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.NOT_STARTED):
+            these = [names[i] for i, x in enumerate(st) if x is s]
+            if these:
+                lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
+        done = [names[i] for i, x in enumerate(st) if x is NodeStatus.COMPLETED]
+        if done and self.status is not RunStatus.COMPLETED:
+            lines.append(f"  completed (kept, resume() reuses them): {_short(done)}")
+        return "\n".join(lines)
+
+
+def _short(names: list[str], limit: int = 10) -> str:
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _chain(e: BaseException) -> str:
+    parts = []
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+    return " <- caused by ".join(parts)

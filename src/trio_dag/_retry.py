@@ -1,0 +1,127 @@
+"""Retry policies: whether and when a failed node is tried again."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, final
+
+from ._validate import check_choice, check_int, check_number
+
+__all__ = ["RetryPolicy"]
+
+ExcTypes = type[Exception] | tuple[type[Exception], ...]
+
+
+def _exc_types(option: str, value: object) -> tuple[type[Exception], ...]:
+    items = value if isinstance(value, tuple) else (value,)
+    for t in items:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise TypeError(f"RetryPolicy: {option} must hold exception types, got {t!r}")
+        if not issubclass(t, Exception):
+            raise ValueError(
+                f"RetryPolicy: {option} may only hold Exception subclasses, got {t.__name__} "
+                f"(a BaseException such as trio.Cancelled or KeyboardInterrupt is never retried)"
+            )
+    return tuple(items)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Whether and when a failed node is tried again.
+
+    A node with no policy is tried once. Delays grow exponentially,
+    ``initial_delay * backoff ** (n - 1)`` before attempt ``n + 1``, capped by
+    ``max_delay``; with ``jitter="full"`` the actual delay is drawn uniformly
+    from ``[0, that]`` ("full jitter", as in AWS's exponential backoff and
+    jitter), reproducibly when the run is given a ``seed``.
+
+    ``trio.Cancelled``, ``KeyboardInterrupt`` and other ``BaseException``\\ s
+    are never retried, whatever the policy says.
+
+    Args:
+        max_attempts: total attempts, 1 meaning no retry.
+        initial_delay: seconds before the second attempt (before jitter).
+        backoff: factor by which the delay grows, at least 1.
+        max_delay: cap on any one delay, or ``None`` for no cap.
+        jitter: ``"full"`` or ``"none"``.
+        retry_on: exception type(s) that may be retried.
+        give_up_on: exception type(s) never retried, even if ``retry_on`` matches.
+        predicate: optional ``f(exc) -> bool``; when given, it must also
+            return true for the exception to be retried.
+
+    Raises:
+        TypeError, ValueError: a value is of the wrong type or out of range.
+
+    >>> RetryPolicy(max_attempts=4, initial_delay=1.0, jitter="none").delays()
+    (1.0, 2.0, 4.0)
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.1
+    backoff: float = 2.0
+    max_delay: float | None = None
+    jitter: Literal["full", "none"] = "full"
+    retry_on: ExcTypes = Exception
+    give_up_on: ExcTypes = ()
+    predicate: Callable[[Exception], bool] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        w = "RetryPolicy"
+        check_int(w, "max_attempts", self.max_attempts, minimum=1)
+        set_ = object.__setattr__
+        set_(
+            self,
+            "initial_delay",
+            check_number(w, "initial_delay", self.initial_delay, positive=True),
+        )
+        backoff = check_number(w, "backoff", self.backoff)
+        if backoff < 1:
+            raise ValueError(f"{w}: backoff must be >= 1, got {self.backoff!r}")
+        set_(self, "backoff", backoff)
+        if self.max_delay is not None:
+            md = check_number(w, "max_delay", self.max_delay, positive=True)
+            if md < self.initial_delay:
+                raise ValueError(
+                    f"{w}: max_delay ({self.max_delay!r}) must be >= initial_delay "
+                    f"({self.initial_delay!r})"
+                )
+            set_(self, "max_delay", md)
+        check_choice(w, "jitter", self.jitter, ("full", "none"))
+        set_(self, "retry_on", _exc_types("retry_on", self.retry_on))
+        set_(self, "give_up_on", _exc_types("give_up_on", self.give_up_on))
+        if self.predicate is not None and not callable(self.predicate):
+            raise TypeError(f"{w}: predicate must be callable, got {self.predicate!r}")
+
+    def should_retry(self, exc: Exception, attempt: int) -> bool:
+        """Whether ``exc``, raised by attempt number ``attempt``, gets another attempt."""
+        return (
+            attempt < self.max_attempts
+            and isinstance(exc, self.retry_on)
+            and not isinstance(exc, self.give_up_on)
+            and (self.predicate is None or bool(self.predicate(exc)))
+        )
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        d = self.initial_delay * self.backoff ** (attempt - 1)
+        if self.max_delay is not None and d > self.max_delay:
+            d = self.max_delay
+        if self.jitter == "full":
+            return (rng or random).uniform(0.0, d)
+        return d
+
+    def delays(self, rng: random.Random | None = None) -> tuple[float, ...]:
+        """Every delay this policy would wait if all attempts failed, in order."""
+        return tuple(self.delay(a, rng) for a in range(1, self.max_attempts))
+
+    @classmethod
+    def coerce(cls, value: RetryPolicy | int | None, where: str) -> RetryPolicy | None:
+        """Accept a policy, an int ``n`` (``RetryPolicy(max_attempts=n)``) or None."""
+        if value is None or isinstance(value, RetryPolicy):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(max_attempts=check_int(where, "retry", value, minimum=1))
+        raise TypeError(f"{where}: retry must be a RetryPolicy or an int >= 1, got {value!r}")

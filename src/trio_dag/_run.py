@@ -1,0 +1,532 @@
+"""The runtime: one run of a compiled graph under a strategy and a supervisor.
+
+Hot-path rules (see DESIGN.md, "Performance model"): one task per running
+node, started by whichever dependency finishes last; only the dependency
+counters are copied per run; a node's failure is caught in its own task and
+cancels the run's scope, so exception groups stay off the hot path; cancel
+scopes, ``fail_after``, context variables and retry loops exist only for the
+nodes that asked for retries, timeouts or mapping.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import secrets
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+import trio
+
+from ._exceptions import MapError, RunFailed
+from ._instrument import Emitter, Instrument
+from ._result import MISSING, RunResult, RunStatus
+from ._retry import RetryPolicy
+from ._strategies import Parallel, Sequential, Strategy
+from ._supervise import Supervisor
+
+if TYPE_CHECKING:
+    from ._graph import Graph
+
+__all__ = ["Attempt", "current_attempt", "execute"]
+
+_current_run: ContextVar[_Run] = ContextVar("trio_dag.run")
+_current_attempt: ContextVar[tuple[_Run, int, int]] = ContextVar("trio_dag.attempt")
+_DEFAULT = Parallel()
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Where the calling code runs: which node, which attempt, which run.
+
+    Use it to make side effects idempotent, e.g. a key
+    ``f"{a.run_id}/{a.node}"`` that is the same for every attempt.
+    """
+
+    node: str
+    """The node's name."""
+    attempt: int
+    """The attempt number, from 1 (for a map node: the element's attempt)."""
+    run_id: str
+    """An id unique to the run (a resumed run gets a new one)."""
+
+
+def current_attempt() -> Attempt:
+    """The :class:`Attempt` of the node whose code calls this.
+
+    Works in a node's own task and in tasks it spawns.
+
+    Raises:
+        RuntimeError: called outside a node of a trio_dag run.
+    """
+    run = _current_run.get(None)
+    if run is None:
+        raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
+    names = run.graph.nodes
+    att = _current_attempt.get(None)
+    if att is not None and att[0] is run:
+        return Attempt(names[att[1]], att[2], run.run_id)
+    task: Any = trio.lowlevel.current_task()
+    while task is not None:  # find the node task: its parent nursery is the run's
+        parent = task.parent_nursery
+        if parent is None:
+            break
+        if parent in run.nurseries:
+            return Attempt(task.name, 1, run.run_id)
+        task = parent.parent_task
+    if run.seq_current is None:  # pragma: no cover - called by the run itself
+        raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
+    return Attempt(names[run.seq_current], 1, run.run_id)
+
+
+def _check_options(
+    graph: Graph,
+    strategy: Strategy | None,
+    supervisor: Supervisor,
+    on_failure: str,
+    deadline: float | None,
+    seed: int | None,
+) -> Strategy:
+    where = f"DAG {graph.name!r}: run"
+    if not isinstance(supervisor, Supervisor):
+        raise TypeError(f"{where}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}")
+    if on_failure not in ("fail_fast", "continue"):
+        raise ValueError(
+            f"{where}: on_failure must be 'fail_fast' or 'continue', got {on_failure!r}"
+        )
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not (math.isfinite(deadline) and deadline > 0)
+    ):
+        raise ValueError(f"{where}: deadline must be a positive, finite number, got {deadline!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"{where}: seed must be an int or None, got {seed!r}")
+    if strategy is None:
+        return Parallel(schedule="levels") if supervisor.needs_levels else _DEFAULT
+    if not isinstance(strategy, Sequential | Parallel):
+        raise TypeError(
+            f"{where}: strategy must be trio_dag.Sequential() or trio_dag.Parallel(...), "
+            f"got {strategy!r}"
+        )
+    if isinstance(strategy, Parallel) and strategy.schedule == "eager" and supervisor.needs_levels:
+        raise ValueError(
+            f"{where}: supervisor strategy {supervisor.strategy!r} restarts levels, so it "
+            f"needs level scheduling; use Parallel(schedule='levels') (the default for such "
+            f"a supervisor) or Sequential(), not schedule='eager'"
+        )
+    return strategy
+
+
+async def execute(
+    graph: Graph,
+    input_values: list[Any],
+    partial: RunResult | None,
+    *,
+    strategy: Strategy | None,
+    supervisor: Supervisor,
+    on_failure: str,
+    retry: RetryPolicy | int | None,
+    deadline: float | None,
+    seed: int | None,
+    instruments: Sequence[Instrument],
+) -> RunResult:
+    """Run ``graph`` (resuming ``partial`` if given) and return its result."""
+    strategy = _check_options(graph, strategy, supervisor, on_failure, deadline, seed)
+    default_policy = RetryPolicy.coerce(retry, f"DAG {graph.name!r}: run")
+    run = _Run(
+        graph,
+        input_values,
+        partial,
+        strategy,
+        supervisor,
+        on_failure,
+        default_policy,
+        seed,
+        instruments,
+    )
+    return await run.go(deadline)
+
+
+class _Run:
+    """The state of one run. Per-node data lives in flat lists indexed by node."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        input_values: list[Any],
+        partial: RunResult | None,
+        strategy: Strategy,
+        supervisor: Supervisor,
+        on_failure: str,
+        default_policy: RetryPolicy | None,
+        seed: int | None,
+        instruments: Sequence[Instrument],
+    ) -> None:
+        n = len(graph.nodes)
+        self.graph = graph
+        self.names = graph.nodes
+        self.run_id = secrets.token_hex(6)
+        self.fns = graph._fns
+        self.kwnames = graph._kwnames
+        self.slot_deps = graph._slot_deps
+        self.dependents = graph._dependents
+        self.timeouts = graph._timeouts
+        self.maps = graph._maps
+        if default_policy is None:
+            self.policies = graph._policies
+            self.plain = graph._plain
+        else:
+            self.policies = tuple(p or default_policy for p in graph._policies)
+            self.plain = (False,) * n
+        self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
+        self.sequential = isinstance(strategy, Sequential)
+        k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
+        self.limiter = trio.CapacityLimiter(k) if k is not None else None
+        self.emit = Emitter(instruments) if instruments else None
+        self.fail_fast = on_failure == "fail_fast"
+        self.supervisor = supervisor
+        self.level_restarts = supervisor.needs_levels
+        self.rng = random.Random(seed)
+        self.restart_times: collections.deque[float] = collections.deque()
+
+        self.values: list[Any]
+        self.start: list[float | None]
+        self.end: list[float | None]
+        if partial is None:
+            self.values = [MISSING] * n + input_values
+            self.start = [None] * n
+            self.end = [None] * n
+            self.remaining = list(graph._indegree)
+            self.roots: Sequence[int] = graph._roots
+        else:
+            self.values = list(partial._values)
+            done = [v is not MISSING for v in self.values[:n]]
+            self.start = [s if d else None for s, d in zip(partial._start, done, strict=True)]
+            self.end = [e if d else None for e, d in zip(partial._end, done, strict=True)]
+            self.remaining = [sum(not done[j] for j in deps) for deps in graph._node_deps]
+            self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
+        self.check_blocked = partial is not None  # may a node's dependency be missing?
+        self.errors: dict[int, BaseException] = {}
+        self.attempts: dict[int, int] = {}
+        self.stopped = False
+        self.halted = False
+        self.scope = trio.CancelScope()
+        self.nurseries: set[trio.Nursery] = set()
+        self.level_nursery: trio.Nursery | None = None
+        self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
+        self.seq_current: int | None = None
+
+    # ------------------------------------------------------------ the run
+
+    async def go(self, deadline: float | None) -> RunResult:
+        token = _current_run.set(self)
+        try:
+            if self.emit:
+                self.emit("run_started", self.graph.name, self.run_id)
+            with self.scope:
+                if deadline is not None:
+                    self.scope.deadline = trio.current_time() + deadline
+                if self.sequential:
+                    await self._sequential()
+                elif self.eager:
+                    await self._eager()
+                else:
+                    await self._levels()
+        finally:
+            _current_run.reset(token)
+        timed_out = self.scope.cancelled_caught and not self.stopped
+        status = (
+            RunStatus.HALTED
+            if self.halted
+            else RunStatus.FAILED
+            if self.errors
+            else RunStatus.TIMED_OUT
+            if timed_out
+            else RunStatus.COMPLETED
+        )
+        result = RunResult(
+            self.graph,
+            self.values,
+            self.start,
+            self.end,
+            self.errors,
+            self.attempts,
+            status,
+            self.run_id,
+        )
+        if self.emit:
+            self.emit("run_finished", result)
+        if status is RunStatus.COMPLETED:
+            return result
+        errs = [e for _, e in sorted(self.errors.items())]
+        cause: BaseException
+        if not errs:
+            cause = trio.TooSlowError(f"the run's deadline of {deadline} s passed")
+        elif len(errs) == 1:
+            cause = errs[0]
+        else:
+            cause = ExceptionGroup(f"{len(errs)} nodes failed", errs)  # type: ignore[type-var]
+        raise RunFailed(result) from cause
+
+    async def _eager(self) -> None:
+        async with trio.open_nursery() as nursery:
+            self.nurseries.add(nursery)
+            self.spawn = nursery.start_soon
+            node, names = self._node, self.names
+            for i in self.roots:
+                nursery.start_soon(node, i, name=names[i])
+
+    async def _levels(self) -> None:
+        names, values, emit = self.names, self.values, self.emit
+        node = self._scoped_node if self.level_restarts else self._node
+        for li, level in enumerate(self.graph._level_ix):
+            if self.stopped:
+                break
+            if emit:
+                emit("level_started", li, tuple(names[i] for i in level))
+            async with trio.open_nursery() as nursery:
+                self.nurseries.add(nursery)
+                self.level_nursery = nursery
+                for i in level:
+                    if self.check_blocked and self._blocked(i):
+                        continue
+                    nursery.start_soon(node, i, name=names[i])
+            self.nurseries.discard(nursery)
+            if emit:
+                emit("level_finished", li)
+        del values
+
+    async def _sequential(self) -> None:
+        checkpoint = trio.lowlevel.checkpoint_if_cancelled
+        node = self._node
+        for i in self.graph._order_ix:
+            await checkpoint()
+            if self.check_blocked and self._blocked(i):
+                continue
+            self.seq_current = i
+            await node(i)
+
+    def _blocked(self, i: int) -> bool:
+        """Whether node ``i`` is done already or cannot run (a dependency is missing)."""
+        values = self.values
+        return values[i] is not MISSING or any(
+            values[j] is MISSING for j in self.graph._node_deps[i]
+        )
+
+    # ------------------------------------------------------- one node
+
+    async def _node(self, i: int) -> None:
+        """Run node ``i`` to a value or a final failure; if eager, start ready dependents."""
+        if self.stopped:
+            return
+        values = self.values
+        args = [values[d] for d in self.slot_deps[i]]
+        self.start[i] = trio.current_time()
+        emit = self.emit
+        try:
+            if self.plain[i]:
+                if emit:
+                    emit("node_started", self.names[i], 1)
+                limiter = self.limiter
+                if limiter is None:
+                    v = await self._call(i, args)
+                else:
+                    try:
+                        limiter.acquire_nowait()
+                    except trio.WouldBlock:
+                        await limiter.acquire()
+                    try:
+                        v = await self._call(i, args)
+                    finally:
+                        limiter.release()
+            elif self.maps[i] is not None:
+                v = await self._map(i, args)
+            else:
+                v = await self._attempts(i, args, self.level_restarts)
+        except Exception as exc:
+            if emit and (self.plain[i] or self.maps[i] is not None):
+                emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+            self._failed(i, exc)
+            return
+        self.end[i] = t = trio.current_time()
+        values[i] = v
+        if emit:
+            emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
+        if self.eager and not self.stopped:
+            remaining = self.remaining
+            names = self.names
+            for j in self.dependents[i]:
+                r = remaining[j] - 1
+                remaining[j] = r
+                if not r:
+                    self.spawn(self._node, j, name=names[j])
+
+    def _call(self, i: int, args: list[Any]) -> Any:
+        kw = self.kwnames[i]
+        if kw is None:
+            return self.fns[i](*args)
+        return self.fns[i](**dict(zip(kw, args, strict=True)))
+
+    def _failed(self, i: int, exc: BaseException) -> None:
+        self.errors[i] = exc
+        self.end[i] = trio.current_time()
+        self.check_blocked = True
+        if self.fail_fast or self.halted:
+            self.stopped = True
+            self.scope.cancel()
+
+    async def _scoped_node(self, i: int) -> None:
+        """``_node`` in a cancel scope of its own, for level-restarting supervisors."""
+        with trio.CancelScope() as cs:
+            self.node_scopes[i] = cs
+            try:
+                await self._node(i)
+            finally:
+                if self.node_scopes[i] is cs:
+                    self.node_scopes[i] = None
+
+    # ------------------------------------------------------- supervision
+
+    async def _attempts(self, i: int, args: list[Any], level_restart: bool) -> Any:
+        """Attempts of node ``i`` (or of one map element) as its policy allows."""
+        policy = self.policies[i]
+        timeout = self.timeouts[i]
+        limiter = self.limiter
+        emit = self.emit if self.maps[i] is None else None  # map elements: see _node
+        name = self.names[i]
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts[i] = self.attempts.get(i, 0) + 1
+            if emit:
+                emit("node_started", name, attempt)
+            token = _current_attempt.set((self, i, attempt))
+            try:
+                if limiter is not None:
+                    await limiter.acquire()
+                try:
+                    if timeout is None:
+                        return await self._call(i, args)
+                    with trio.fail_after(timeout):
+                        return await self._call(i, args)
+                finally:
+                    if limiter is not None:
+                        limiter.release()
+            except Exception as exc:
+                again = policy is not None and policy.should_retry(exc, attempt)
+                if again and self._escalates():
+                    again = False
+                if emit:
+                    emit("node_failed", name, exc, attempt, again)
+                if not again:
+                    raise
+                delay = policy.delay(attempt, self.rng)  # type: ignore[union-attr]
+            finally:
+                _current_attempt.reset(token)
+            if level_restart:
+                await self._restart_level(i, delay)
+            else:
+                await trio.sleep(delay)
+
+    def _escalates(self) -> bool:
+        """Count one restart; whether the supervisor's intensity is now exceeded."""
+        sup = self.supervisor
+        if sup.max_restarts is None:
+            return False
+        now = trio.current_time()
+        q = self.restart_times
+        q.append(now)
+        while q[0] <= now - sup.period:
+            q.popleft()
+        if len(q) > sup.max_restarts:
+            self.halted = True
+            return True
+        return False
+
+    async def _restart_level(self, i: int, delay: float) -> None:
+        """Restart node ``i``'s level-mates as the supervisor says, after ``delay``.
+
+        ``i`` itself is retried by its caller. ``one_for_all`` restarts every
+        other node of the level; ``rest_for_one`` those after ``i``.
+        """
+        g = self.graph
+        level = g._level_ix[g._level_of[i]]
+        pos = level.index(i)
+        if self.sequential:
+            # Nodes after i have not run yet; one_for_all reruns those before it.
+            await trio.sleep(delay)
+            if self.supervisor.strategy == "one_for_all":
+                for q in level[:pos]:
+                    if self.stopped:
+                        break
+                    self._clear(q)
+                    await self._node(q)
+            return
+        others = (
+            [q for q in level if q != i]
+            if self.supervisor.strategy == "one_for_all"
+            else level[pos + 1 :]
+        )
+        for q in others:
+            cs = self.node_scopes[q]
+            if cs is not None:
+                cs.cancel()
+                self.node_scopes[q] = None
+            self._clear(q)
+        await trio.sleep(delay)
+        nursery = self.level_nursery
+        assert nursery is not None
+        for q in others:
+            nursery.start_soon(self._scoped_node, q, name=self.names[q])
+
+    def _clear(self, q: int) -> None:
+        self.values[q] = MISSING
+        self.start[q] = self.end[q] = None
+        self.errors.pop(q, None)
+
+    # -------------------------------------------------------------- maps
+
+    async def _map(self, i: int, args: list[Any]) -> list[Any]:
+        m = self.maps[i]
+        assert m is not None
+        name = self.names[i]
+        try:
+            items = list(args[m])
+        except TypeError as exc:
+            raise MapError(
+                f"map node {name!r} of DAG {self.graph.name!r} maps over "
+                f"{self.graph._specs[i].deps[m]!r}, whose value is not iterable: "
+                f"{_short_repr(args[m])}"
+            ) from exc
+        results: list[Any] = [None] * len(items)
+        errors: list[Exception] = []
+        if self.emit:
+            self.emit("node_started", name, 1)
+
+        async def element(k: int, item: Any) -> None:
+            a = list(args)
+            a[m] = item
+            try:
+                results[k] = await self._attempts(i, a, False)
+            except Exception as exc:
+                errors.append(exc)
+                nursery.cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            for k, item in enumerate(items):
+                nursery.start_soon(element, k, item, name=name)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup(f"{len(errors)} elements of map node {name!r} failed", errors)
+        return results
+
+
+def _short_repr(v: object, limit: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= limit else r[: limit - 3] + "..."

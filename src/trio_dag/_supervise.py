@@ -1,0 +1,54 @@
+"""Supervisors: what restarts with a failed node, and when to give up on the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, final
+
+from ._validate import check_choice, check_int, check_number
+
+__all__ = ["Supervisor"]
+
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Supervisor:
+    """An OTP-style supervisor for a run.
+
+    A node's :class:`~trio_dag.RetryPolicy` decides *whether and when* it runs
+    again; the supervisor decides *what* restarts with it and *when to give
+    up* on the whole run.
+
+    Args:
+        strategy: ``"one_for_one"``: the node alone is retried in place.
+            ``"one_for_all"``: its whole level is cancelled and, after the
+            policy's delay, every node of the level starts again.
+            ``"rest_for_one"``: the same for the node and the nodes after it
+            in its level (in ``graph.order``); the ones before keep running.
+            Results of earlier levels are always kept and reused.
+        max_restarts: restart intensity. More than this many restarts within
+            ``period`` seconds escalates: the run is cancelled and halts, with
+            every completed value kept. ``None`` means no bound.
+        period: the window, in seconds, for ``max_restarts``.
+
+    Raises:
+        TypeError, ValueError: a value is of the wrong type or out of range.
+    """
+
+    strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"
+    max_restarts: int | None = None
+    period: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_choice("Supervisor", "strategy", self.strategy, STRATEGIES)
+        if self.max_restarts is not None:
+            check_int("Supervisor", "max_restarts", self.max_restarts, minimum=0)
+        p = check_number("Supervisor", "period", self.period, positive=True, allow_zero=False)
+        object.__setattr__(self, "period", p)
+
+    @property
+    def needs_levels(self) -> bool:
+        """Whether this strategy restarts whole levels (and so needs level scheduling)."""
+        return self.strategy != "one_for_one"
