@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, final, overload
 
 import trio
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ._instrument import Instrument
     from ._result import RunResult
     from ._strategies import Strategy
+    from ._stream import StreamResults
 
 __all__ = ["DAG", "Get", "Input", "Node", "NodeFunction", "get", "input", "node"]
 
@@ -396,7 +398,7 @@ def _programmatic_specs(dag: str, nodes: Iterable[Node]) -> list[NodeSpec]:
         _, lo, hi = cached
         deps = nd.deps
         if not lo <= len(deps) <= hi:
-            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi != math.inf else f"{lo}+"
+            want = f"{lo}" if lo == hi else f"{lo} to {hi:.0f}" if hi != math.inf else f"{lo}+"
             raise InvalidNodeError(
                 f"node {name!r} of DAG {dag!r} lists {len(deps)} deps {list(deps)!r}, "
                 f"but its function takes {want} positional arguments",
@@ -717,6 +719,69 @@ class DAG(metaclass=DAGMeta):
     def run_sync(cls, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
         """Run the DAG with :func:`trio.run`, for scripts; options as for :meth:`run`."""
         return trio.run(functools.partial(cls.run, inputs, **options))
+
+    @classmethod
+    def stream(
+        cls,
+        source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+        *,
+        max_in_flight: int = 64,
+        batch_size: int | None = None,
+        ordered: bool = True,
+        on_item_failure: str = "continue",
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Sequence[Instrument] = (),
+    ) -> AbstractAsyncContextManager[StreamResults]:
+        r"""Run the DAG once per input mapping of ``source``, pipelined.
+
+        ``async with Pipeline.stream(source) as results: async for r in results:
+        ...``. Each item flows through the whole DAG; different items are at
+        different nodes at the same time, all under one ``max_concurrency``
+        limiter. The source is read lazily: never more than ``max_in_flight``
+        items are between the source and the consumer (items waiting to be
+        delivered in order count), so memory stays flat however long the
+        stream. Leaving the ``async with`` early cancels the work in flight and
+        closes the source (``aclose()`` or ``close()``).
+
+        Args:
+            source: an iterable or async iterable of input mappings.
+            max_in_flight: most items read from the source and not yet
+                received by the consumer.
+            batch_size: when set, items are read and admitted in batches of this
+                size (the last may be smaller), and each result is a ``list`` of
+                the batch's :class:`~trio_dag.RunResult`\ s.
+            ordered: deliver in input order (``True``) or in completion order.
+            on_item_failure: ``"continue"`` delivers a failed item's partial
+                result (``result.ok`` is false) and goes on; ``"stop"`` raises
+                that item's :class:`~trio_dag.RunFailed` from the iteration,
+                after every earlier result, and cancels the rest.
+            strategy, supervisor, retry, deadline, seed, instruments: as for
+                :meth:`run`, applied to each item's run (``deadline`` per item).
+
+        Raises:
+            TypeError, ValueError: an option is invalid (before anything runs).
+            InputError: from the iteration, when an item's inputs are invalid.
+        """
+        from ._stream import open_stream
+
+        return open_stream(
+            cls,
+            source,
+            max_in_flight=max_in_flight,
+            batch_size=batch_size,
+            ordered=ordered,
+            on_item_failure=on_item_failure,
+            strategy=strategy,
+            supervisor=supervisor,
+            retry=retry,
+            deadline=deadline,
+            seed=seed,
+            instruments=instruments,
+        )
 
 
 RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("_")) | {

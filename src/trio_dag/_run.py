@@ -134,8 +134,13 @@ async def execute(
     deadline: float | None,
     seed: int | None,
     instruments: Sequence[Instrument],
+    limiter: trio.CapacityLimiter | None = None,
 ) -> RunResult:
-    """Run ``graph`` (resuming ``partial`` if given) and return its result."""
+    """Run ``graph`` (resuming ``partial`` if given) and return its result.
+
+    ``limiter``, when given, replaces the strategy's own ``max_concurrency``
+    limiter (streams share one limiter across the runs of all their items).
+    """
     strategy = _check_options(graph, strategy, supervisor, on_failure, deadline, seed)
     default_policy = RetryPolicy.coerce(retry, f"DAG {graph.name!r}: run")
     run = _Run(
@@ -149,6 +154,8 @@ async def execute(
         seed,
         instruments,
     )
+    if limiter is not None:
+        run.limiter = limiter
     return await run.go(deadline)
 
 
