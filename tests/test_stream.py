@@ -87,7 +87,7 @@ async def test_backpressure_bounds_how_far_the_source_is_read(
 
     def source() -> Iterator[dict[str, int]]:
         nonlocal read, worst
-        for i in range(40):
+        for _ in range(40):
             read += 1
             worst = max(worst, read - received)
             yield {"x": 9}
