@@ -162,7 +162,7 @@ class Graph:
         self._level_ix = tuple(tuple(b) for b in buckets)
         self._order_ix = tuple(i for b in buckets for i in b)
         # what the runtime reads per node, as flat tuples
-        self._fns = tuple(s.fn for s in specs)
+        self._fns = tuple(_positional(s.fn, s.kwnames) for s in specs)
         self._kwnames = tuple(s.kwnames for s in specs)
         self._policies = tuple(s.retry for s in specs)
         self._timeouts = tuple(s.timeout for s in specs)
@@ -236,6 +236,13 @@ class Graph:
             lines += [f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)};" for dep in spec.deps]
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:
+    """``fn`` itself, or an adapter taking the deps positionally and passing them by name."""
+    if kwnames is None:
+        return fn
+    return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
 
 
 def _esc_mermaid(s: str) -> str:

@@ -27,7 +27,7 @@ class Parallel:
 
     Args:
         max_concurrency: the most node bodies (and map elements) that run at
-            once, enforced by a :class:`trio.CapacityLimiter`; ``None`` for no
+            once, enforced by a :class:`trio.Semaphore`; ``None`` for no
             bound.
         schedule: ``"eager"`` starts a node the moment its last dependency has
             finished (the makespan is then the critical path); ``"levels"``

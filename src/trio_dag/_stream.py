@@ -92,7 +92,7 @@ async def open_stream(
     strategy = _check_options(graph, strategy, supervisor, "fail_fast", deadline, seed)
     policy = RetryPolicy.coerce(retry, where)
     k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
-    limiter = trio.CapacityLimiter(k) if k is not None else None
+    shared = trio.Semaphore(k) if k is not None else None
     if isinstance(source, AsyncIterable):
         aiter_ = source.__aiter__()
         sync_iter = None
@@ -126,8 +126,8 @@ async def open_stream(
             seed,
             instruments,
         )
-        if limiter is not None:
-            run.limiter = limiter
+        if shared is not None:
+            run.slots = shared
         try:
             return await run.go(deadline)
         except RunFailed as exc:
