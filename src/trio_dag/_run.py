@@ -202,7 +202,8 @@ class _Run:
         self.fail_fast = on_failure == "fail_fast"
         self.supervisor = supervisor
         self.level_restarts = supervisor.needs_levels
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self._rng: random.Random | None = None  # made on first retry: seeding costs
         self.restart_times: collections.deque[float] = collections.deque()
 
         self.values: list[Any]
@@ -231,6 +232,13 @@ class _Run:
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
         self.seq_current: int | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's random generator for retry jitter (seeded with the run's seed)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     # ------------------------------------------------------------ the run
 
