@@ -232,6 +232,7 @@ class _Run:
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
         self.seq_current: int | None = None
+        self.level_members: Sequence[int] = ()
 
     @property
     def rng(self) -> random.Random:
@@ -301,34 +302,39 @@ class _Run:
                 nursery.start_soon(node, i, name=names[i])
 
     async def _levels(self) -> None:
-        names, values, emit = self.names, self.values, self.emit
+        names, emit = self.names, self.emit
         node = self._scoped_node if self.level_restarts else self._node
         for li, level in enumerate(self.graph._level_ix):
             if self.stopped:
                 break
             if emit:
                 emit("level_started", li, tuple(names[i] for i in level))
+            members = self._members(level)
             async with trio.open_nursery() as nursery:
                 self.nurseries.add(nursery)
                 self.level_nursery = nursery
-                for i in level:
-                    if self.check_blocked and self._blocked(i):
-                        continue
+                for i in members:
                     nursery.start_soon(node, i, name=names[i])
             self.nurseries.discard(nursery)
             if emit:
                 emit("level_finished", li)
-        del values
 
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
         node = self._node
-        for i in self.graph._order_ix:
-            await checkpoint()
-            if self.check_blocked and self._blocked(i):
-                continue
-            self.seq_current = i
-            await node(i)
+        for level in self.graph._level_ix:
+            for i in self._members(level):
+                await checkpoint()
+                self.seq_current = i
+                await node(i)
+
+    def _members(self, level: tuple[int, ...]) -> Sequence[int]:
+        """The nodes of ``level`` this run executes (not done, no missing dependency)."""
+        if self.check_blocked:
+            self.level_members = [i for i in level if not self._blocked(i)]
+        else:
+            self.level_members = level
+        return self.level_members
 
     def _blocked(self, i: int) -> bool:
         """Whether node ``i`` is done already or cannot run (a dependency is missing)."""
@@ -467,23 +473,22 @@ class _Run:
         ``i`` itself is retried by its caller. ``one_for_all`` restarts every
         other node of the level; ``rest_for_one`` those after ``i``.
         """
-        g = self.graph
-        level = g._level_ix[g._level_of[i]]
-        pos = level.index(i)
+        members = self.level_members
+        pos = members.index(i)
         if self.sequential:
             # Nodes after i have not run yet; one_for_all reruns those before it.
             await trio.sleep(delay)
             if self.supervisor.strategy == "one_for_all":
-                for q in level[:pos]:
+                for q in members[:pos]:
                     if self.stopped:
                         break
                     self._clear(q)
                     await self._node(q)
             return
         others = (
-            [q for q in level if q != i]
+            [q for q in members if q != i]
             if self.supervisor.strategy == "one_for_all"
-            else level[pos + 1 :]
+            else members[pos + 1 :]
         )
         for q in others:
             cs = self.node_scopes[q]
@@ -498,6 +503,9 @@ class _Run:
             nursery.start_soon(self._scoped_node, q, name=self.names[q])
 
     def _clear(self, q: int) -> None:
+        """Forget node ``q``'s outcome before a supervisor restarts it."""
+        if self.plain[q] and self.start[q] is not None:  # count its first run, uncounted so far
+            self.attempts[q] = self.attempts.get(q, 1) + 1
         self.values[q] = MISSING
         self.start[q] = self.end[q] = None
         self.errors.pop(q, None)
