@@ -449,9 +449,12 @@ class _Namespace(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         old = self.get(key)
-        if isinstance(old, NodeFunction | Input) and isinstance(value, NodeFunction | Input):
+        if isinstance(old, NodeFunction | Input):
+            # also a node redefined without @node: it would vanish without a word
+            then = "" if isinstance(value, NodeFunction | Input) else f" (then as {value!r})"
             raise DuplicateNodeError(
-                f"DAG {self.dag!r} defines {key!r} twice; node and input names must be unique",
+                f"DAG {self.dag!r} defines {key!r} twice{then}; "
+                f"node and input names must be unique",
                 dag=self.dag,
                 node=key,
             )
@@ -784,9 +787,5 @@ class DAG(metaclass=DAGMeta):
         )
 
 
-RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("_")) | {
-    "supervisor",
-    "graph",
-    "stream",
-    "name",
-}
+RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("_")) | {"graph"}
+"""Names a node or input may not take: they would shadow the DAG's own API."""

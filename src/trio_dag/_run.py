@@ -231,6 +231,7 @@ class _Run:
         self.nurseries: set[trio.Nursery] = set()
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
+        self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
         self.seq_current: int | None = None
         self.level_members: Sequence[int] = ()
 
@@ -310,14 +311,16 @@ class _Run:
             if emit:
                 emit("level_started", li, tuple(names[i] for i in level))
             members = self._members(level)
-            async with trio.open_nursery() as nursery:
-                self.nurseries.add(nursery)
-                self.level_nursery = nursery
-                for i in members:
-                    nursery.start_soon(node, i, name=names[i])
+            try:
+                async with trio.open_nursery() as nursery:
+                    self.nurseries.add(nursery)
+                    self.level_nursery = nursery
+                    for i in members:
+                        nursery.start_soon(node, i, name=names[i])
+            finally:  # also when the run stops: every level_started gets its level_finished
+                if emit:
+                    emit("level_finished", li)
             self.nurseries.discard(nursery)
-            if emit:
-                emit("level_finished", li)
 
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
@@ -351,26 +354,25 @@ class _Run:
             return
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
-        now = self.now
-        self.start[i] = now()
         emit = self.emit
         try:
             if self.plain[i]:
-                if emit:
-                    emit("node_started", self.names[i], 1)
                 slots = self.slots
-                if slots is None:
-                    v = await self.fns[i](*args)
-                else:
+                if slots is not None:
                     try:
                         slots.acquire_nowait()
                     except trio.WouldBlock:
                         await slots.acquire()
-                    try:
-                        v = await self.fns[i](*args)
-                    finally:
+                try:
+                    self.start[i] = self.now()
+                    if emit:
+                        emit("node_started", self.names[i], 1)
+                    v = await self.fns[i](*args)
+                finally:
+                    if slots is not None:
                         slots.release()
             elif self.maps[i] is not None:
+                self.start[i] = self.now()
                 v = await self._map(i, args)
             else:
                 v = await self._attempts(i, args, self.level_restarts)
@@ -379,7 +381,7 @@ class _Run:
                 emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
             self._failed(i, exc)
             return
-        self.end[i] = t = now()
+        self.end[i] = t = self.now()
         values[i] = v
         if emit:
             emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
@@ -399,8 +401,10 @@ class _Run:
             self.stopped = True
             self.scope.cancel()
 
-    async def _scoped_node(self, i: int) -> None:
+    async def _scoped_node(self, i: int, generation: int = 0) -> None:
         """``_node`` in a cancel scope of its own, for level-restarting supervisors."""
+        if generation != self.generation[i]:
+            return  # a restart superseded this task before it began: the restart runs it
         with trio.CancelScope() as cs:
             self.node_scopes[i] = cs
             try:
@@ -416,18 +420,21 @@ class _Run:
         policy = self.policies[i]
         timeout = self.timeouts[i]
         slots = self.slots
-        emit = self.emit if self.maps[i] is None else None  # map elements: see _node
+        own = self.maps[i] is None  # not a map element
+        emit = self.emit if own else None  # map elements: see _node
         name = self.names[i]
         attempt = 0
         while True:
             attempt += 1
             self.attempts[i] = self.attempts.get(i, 0) + 1
-            if emit:
-                emit("node_started", name, attempt)
             token = _current_attempt.set((self, i, attempt))
             try:
                 if slots is not None:
                     await slots.acquire()
+                if own:  # a node's times are those of its last attempt, without slot waits
+                    self.start[i] = trio.current_time()
+                if emit:
+                    emit("node_started", name, attempt)
                 try:
                     if timeout is None:
                         return await self.fns[i](*args)
@@ -496,11 +503,12 @@ class _Run:
                 cs.cancel()
                 self.node_scopes[q] = None
             self._clear(q)
+            self.generation[q] += 1
         await trio.sleep(delay)
         nursery = self.level_nursery
         assert nursery is not None
         for q in others:
-            nursery.start_soon(self._scoped_node, q, name=self.names[q])
+            nursery.start_soon(self._scoped_node, q, self.generation[q], name=self.names[q])
 
     def _clear(self, q: int) -> None:
         """Forget node ``q``'s outcome before a supervisor restarts it."""
