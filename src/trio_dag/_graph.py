@@ -256,7 +256,8 @@ def _esc_dot(s: str) -> str:
 def _unknown(
     dag: str, spec: NodeSpec, k: int, dep: str, known: list[str]
 ) -> UnknownDependencyError:
-    close = difflib.get_close_matches(dep, known, n=1)
+    # never suggest the node itself: that would be a self-loop
+    close = difflib.get_close_matches(dep, [x for x in known if x != spec.name], n=1)
     via = spec.via[k] if spec.via else ""
     return UnknownDependencyError(dag, spec.name, dep, close[0] if close else None, via=via)
 
