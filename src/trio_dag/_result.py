@@ -94,7 +94,7 @@ class RunResult(Mapping[str, Any]):
             raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
         v = self._values[i]
         if v is MISSING:
-            raise KeyError(f"node {name!r} has no value: it {self.statuses[name].value}")
+            raise KeyError(f"node {name!r} has no value: it {_WHY[self._node_statuses()[i]]}")
         return v
 
     def __iter__(self) -> Iterator[str]:
@@ -211,6 +211,14 @@ class RunResult(Mapping[str, Any]):
         if done and self.status is not RunStatus.COMPLETED:
             lines.append(f"  completed (kept, resume() reuses them): {_short(done)}")
         return "\n".join(lines)
+
+
+_WHY = {
+    NodeStatus.FAILED: "failed",
+    NodeStatus.CANCELLED: "was cancelled",
+    NodeStatus.SKIPPED: "was skipped (a dependency failed)",
+    NodeStatus.NOT_STARTED: "never started (the run stopped first)",
+}
 
 
 def _short(names: list[str], limit: int = 10) -> str:

@@ -515,7 +515,7 @@ class _Run:
         if self.plain[q] and self.start[q] is not None:  # count its first run, uncounted so far
             self.attempts[q] = self.attempts.get(q, 1) + 1
         self.values[q] = MISSING
-        self.start[q] = self.end[q] = None
+        self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
 
     # -------------------------------------------------------------- maps
