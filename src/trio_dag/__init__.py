@@ -30,6 +30,7 @@ from ._run import Attempt as Attempt
 from ._run import current_attempt as current_attempt
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
+from ._stream import StreamResults as StreamResults
 from ._supervise import Supervisor as Supervisor
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "Sequential",
+    "StreamResults",
     "Supervisor",
     "UnknownDependencyError",
     "current_attempt",

@@ -12,7 +12,7 @@ import inspect
 import math
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, final, overload
 
 import trio
 
@@ -633,7 +633,7 @@ class DAG(metaclass=DAGMeta):
         *,
         strategy: Strategy | None = None,
         supervisor: Supervisor | None = None,
-        on_failure: str = "fail_fast",
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
         retry: RetryPolicy | int | None = None,
         deadline: float | None = None,
         seed: int | None = None,
@@ -682,7 +682,7 @@ class DAG(metaclass=DAGMeta):
         *,
         strategy: Strategy | None = None,
         supervisor: Supervisor | None = None,
-        on_failure: str = "fail_fast",
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
         retry: RetryPolicy | int | None = None,
         deadline: float | None = None,
         seed: int | None = None,

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Graph", "NodeSpec"]
 
-NO_DEFAULT: Final[Any] = object()
+
+class _NoDefault:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+NO_DEFAULT: Final[Any] = _NoDefault()
 """Marks a declared input without a default (a required input)."""
 
 

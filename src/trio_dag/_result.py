@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 import outcome
+import trio
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -52,6 +53,11 @@ class RunResult(Mapping[str, Any]):
     attempts, times, errors) is available through the attributes below. A
     result of a run that did not complete is a *partial* result: it comes
     with :class:`~trio_dag.RunFailed` and can be resumed.
+
+    Attributes:
+        graph: the compiled :class:`~trio_dag.Graph` that ran.
+        status: how the run ended, a :class:`RunStatus`.
+        run_id: an id unique to the run (also in :func:`trio_dag.current_attempt`).
     """
 
     __slots__ = (
@@ -199,9 +205,11 @@ class RunResult(Mapping[str, Any]):
             f"{head or 'no nodes'}"
         ]
         for i, e in sorted(self._errors.items()):
-            n = self._attempts.get(i, 1)
+            calls = self._attempts.get(i)
+            n = 1 if calls is None else calls
+            what = "attempt" if calls is None or self.graph._maps[i] is None else "element call"
             lines.append(
-                f"  node {names[i]!r} failed after {n} attempt{'s' * (n != 1)}: {_chain(e)}"
+                f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
         for s in (NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.NOT_STARTED):
             these = [names[i] for i, x in enumerate(st) if x is s]
@@ -231,6 +239,8 @@ def _chain(e: BaseException) -> str:
     seen: set[int] = set()
     cur: BaseException | None = e
     while cur is not None and id(cur) not in seen:
+        if parts and isinstance(cur, trio.Cancelled):  # how a timeout works, not a cause
+            break
         seen.add(id(cur))
         parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)

@@ -43,8 +43,10 @@ _DEFAULT = Parallel()
 class Attempt:
     """Where the calling code runs: which node, which attempt, which run.
 
-    Use it to make side effects idempotent, e.g. a key
-    ``f"{a.run_id}/{a.node}"`` that is the same for every attempt.
+    Use it to make side effects idempotent: a key such as
+    ``f"{a.run_id}/{a.node}"`` is the same for every attempt of a run (a
+    resumed run gets a new ``run_id``, so a key that must also survive
+    ``resume`` should be built from the work itself, e.g. the node's inputs).
     """
 
     node: str
@@ -491,6 +493,7 @@ class _Run:
                         break
                     self._clear(q)
                     await self._node(q)
+                await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
         others = (
             [q for q in members if q != i]

@@ -1,0 +1,150 @@
+"""The public surface: everything in ``trio_dag.__all__`` is real, documented
+in docs/api.rst, and reported as ``trio_dag.X``; nothing private leaks."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import trio_dag
+
+API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
+SUBPACKAGES = {"interop", "testing"}  # public subpackages, imported on demand only
+
+# ``.. autoclass:: Name`` or ``.. autofunction:: name(explicit signature)``
+AUTO_DIRECTIVE = re.compile(
+    r"^\.\. auto(?:class|function|exception|data)::\s+(?:trio_dag\.)?(\w+)(\(.*\))?\s*$",
+    re.MULTILINE,
+)
+
+
+def _api_rst() -> str:
+    return API_RST.read_text(encoding="utf-8")
+
+
+def _documented() -> dict[str, str | None]:
+    """Names given an autodoc directive in api.rst, with their explicit signature, if any."""
+    return {m.group(1): m.group(2) for m in AUTO_DIRECTIVE.finditer(_api_rst())}
+
+
+def test_all_has_no_duplicates_and_no_private_names() -> None:
+    assert len(trio_dag.__all__) == len(set(trio_dag.__all__))
+    private = [name for name in trio_dag.__all__ if name.startswith("_")]
+    assert private == []
+
+
+@pytest.mark.parametrize("name", trio_dag.__all__)
+def test_public_name_exists_and_has_a_docstring(name: str) -> None:
+    obj = getattr(trio_dag, name)
+    doc = inspect.getdoc(obj)
+    assert doc, f"trio_dag.{name} has no docstring"
+    if isinstance(obj, type):
+        # an inherited docstring (object's, Exception's) does not document a class
+        assert vars(obj).get("__doc__"), f"{name} inherits its docstring"
+
+
+@pytest.mark.parametrize("name", trio_dag.__all__)
+def test_public_name_appears_in_api_rst(name: str) -> None:
+    automodule_members = re.search(
+        r"^\.\. automodule:: trio_dag\s*\n(?:\s+:\S.*\n)*?\s+:members:\s*$", _api_rst(), re.M
+    )
+    assert name in _documented() or automodule_members, (
+        f"trio_dag.{name} is public but docs/api.rst has no autodoc directive for it"
+    )
+
+
+def test_api_rst_documents_only_public_names() -> None:
+    stale = [name for name in _documented() if name not in trio_dag.__all__]
+    assert stale == [], f"docs/api.rst documents names that are not in trio_dag.__all__: {stale}"
+
+
+def test_explicit_signatures_in_api_rst_match_the_code() -> None:
+    """api.rst overrides a few signatures (to hide internal constructors or
+    unreadable defaults); the parameter names must still be the real ones."""
+    for name, sig in _documented().items():
+        if not sig or sig == "()":
+            continue
+        written = [p.split("=")[0].strip(" []*") for p in sig[1:-1].replace("[", ",").split(",")]
+        written = [p for p in written if p]
+        params = [
+            p.name
+            for p in inspect.signature(getattr(trio_dag, name)).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        assert written == params, f"api.rst signature of {name} {sig} does not match {params}"
+
+
+@pytest.mark.parametrize("name", trio_dag.__all__)
+def test_public_classes_and_functions_report_the_public_module(name: str) -> None:
+    obj = getattr(trio_dag, name)
+    if isinstance(obj, type | types.FunctionType):
+        assert obj.__module__ == "trio_dag", f"{name}.__module__ is {obj.__module__!r}"
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in trio_dag.__all__ if isinstance(getattr(trio_dag, n), type)]
+)
+def test_public_methods_and_properties_have_docstrings(name: str) -> None:
+    cls = getattr(trio_dag, name)
+    undocumented = []
+    for attr, value in vars(cls).items():
+        if attr.startswith("_"):
+            continue
+        if isinstance(value, classmethod | staticmethod):
+            value = value.__func__
+        if isinstance(value, types.FunctionType | property) and not inspect.getdoc(value):
+            undocumented.append(attr)
+    assert undocumented == [], f"{name}: undocumented public members {undocumented}"
+
+
+def test_no_private_module_or_stray_name_is_public() -> None:
+    leaks = []
+    for attr, value in vars(trio_dag).items():
+        if attr.startswith("_"):
+            continue
+        if isinstance(value, types.ModuleType):
+            if attr not in SUBPACKAGES:
+                leaks.append(attr)
+        elif attr not in trio_dag.__all__:
+            leaks.append(attr)
+    assert leaks == [], f"public attributes of trio_dag outside __all__: {leaks}"
+
+
+def test_subpackages_are_not_imported_by_default() -> None:
+    code = (
+        "import sys, trio_dag; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[:2] in (['trio_dag', 'testing'], ['trio_dag', 'interop'])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_exception_hierarchy_is_as_documented() -> None:
+    td = trio_dag
+    for exc in (
+        td.DAGDefinitionError,
+        td.InputError,
+        td.MapError,
+        td.RunFailed,
+    ):
+        assert issubclass(exc, td.DAGError)
+    for exc in (
+        td.CycleError,
+        td.UnknownDependencyError,
+        td.DuplicateNodeError,
+        td.InvalidNodeError,
+        td.InvalidOptionError,
+    ):
+        assert issubclass(exc, td.DAGDefinitionError)
+    assert issubclass(td.InvalidOptionError, ValueError)
+    assert issubclass(td.InputError, ValueError)
+    assert issubclass(td.MapError, TypeError)
