@@ -235,7 +235,7 @@ def _short(names: list[str], limit: int = 10) -> str:
 
 
 def _chain(e: BaseException) -> str:
-    parts = []
+    parts: list[str] = []
     seen: set[int] = set()
     cur: BaseException | None = e
     while cur is not None and id(cur) not in seen:
