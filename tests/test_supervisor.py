@@ -519,3 +519,31 @@ async def test_sequential_one_for_all_rerun_failing_stops_the_run_before_the_ret
     assert c.calls == 1  # ... and before c's second attempt
     assert set(r.errors) == {"a"}
     assert "c" not in r
+
+
+async def test_sequential_one_for_all_rerun_sees_its_own_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[tuple[str, int]] = []
+    failed = False
+
+    async def a() -> str:
+        at = td.current_attempt()
+        seen.append((at.node, at.attempt))
+        return "a"
+
+    async def b() -> str:
+        nonlocal failed
+        at = td.current_attempt()
+        seen.append((at.node, at.attempt))
+        if not failed:
+            failed = True
+            raise ValueError("once")
+        return "b"
+
+    dag = td.DAG.from_nodes("Seq", [td.Node("a", a), td.Node("b", b, retry=fixed(2, 0))])
+    with trio.fail_after(60):
+        result = await dag.run(strategy=td.Sequential(), supervisor=td.Supervisor("one_for_all"))
+    assert seen == [("a", 1), ("b", 1), ("a", 1), ("b", 2)]
+    assert result.attempts("a") == 2
+    assert result.attempts("b") == 2

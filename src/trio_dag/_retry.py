@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,7 +107,12 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        d = self.initial_delay * self.backoff ** (attempt - 1)
+        if not self.initial_delay:
+            return 0.0
+        try:
+            d = self.initial_delay * self.backoff ** (attempt - 1)
+        except OverflowError:  # thousands of attempts: the cap (if any) decides
+            d = math.inf
         if self.max_delay is not None and d > self.max_delay:
             d = self.max_delay
         if self.jitter == "full":

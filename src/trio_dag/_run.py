@@ -388,12 +388,12 @@ class _Run:
         if emit:
             emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
         if self.eager and not self.stopped:
-            remaining = self.remaining
+            remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
             for j in self.dependents[i]:
                 r = remaining[j] - 1
                 remaining[j] = r
                 if not r:
-                    self.spawn(self._node, j, name=self.names[j])
+                    spawn(node, j, name=names[j])
 
     def _failed(self, i: int, exc: BaseException) -> None:
         self.errors[i] = exc
@@ -428,13 +428,22 @@ class _Run:
         attempt = 0
         while True:
             attempt += 1
-            self.attempts[i] = self.attempts.get(i, 0) + 1
-            token = _current_attempt.set((self, i, attempt))
+            # A first attempt costs no bookkeeping: RunResult counts a started node
+            # as one attempt, and current_attempt() finds attempt 1 from the task.
+            # Map elements count every call.
+            if not own:
+                self.attempts[i] = self.attempts.get(i, 0) + 1
+            elif attempt > 1:
+                self.attempts[i] = self.attempts.get(i, 1) + 1
+            token = _current_attempt.set((self, i, attempt)) if attempt > 1 else None
             try:
                 if slots is not None:
-                    await slots.acquire()
+                    try:
+                        slots.acquire_nowait()
+                    except trio.WouldBlock:
+                        await slots.acquire()
                 if own:  # a node's times are those of its last attempt, without slot waits
-                    self.start[i] = trio.current_time()
+                    self.start[i] = self.now()
                 if emit:
                     emit("node_started", name, attempt)
                 try:
@@ -455,7 +464,8 @@ class _Run:
                     raise
                 delay = policy.delay(attempt, self.rng)  # type: ignore[union-attr]
             finally:
-                _current_attempt.reset(token)
+                if token is not None:
+                    _current_attempt.reset(token)
             if level_restart:
                 await self._restart_level(i, delay)
             else:
@@ -492,7 +502,9 @@ class _Run:
                     if self.stopped:
                         break
                     self._clear(q)
+                    self.seq_current = q
                     await self._node(q)
+                self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
         others = (
@@ -515,7 +527,7 @@ class _Run:
 
     def _clear(self, q: int) -> None:
         """Forget node ``q``'s outcome before a supervisor restarts it."""
-        if self.plain[q] and self.start[q] is not None:  # count its first run, uncounted so far
+        if self.start[q] is not None:  # it ran: its rerun is one more attempt
             self.attempts[q] = self.attempts.get(q, 1) + 1
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled

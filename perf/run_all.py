@@ -1,0 +1,171 @@
+"""Run every benchmark in ``perf/`` and print one summary table.
+
+What it runs (each as its own process, from the repository root or anywhere):
+
+* ``bench_build.py`` (pyperf) -> ``perf/results/build.json``
+* ``bench_overhead.py`` (pyperf) -> ``perf/results/overhead.json``
+* ``bench_overhead.py --interleaved`` -> ``perf/results/overhead_interleaved.json``
+* ``bench_recovery.py`` -> ``perf/results/recovery.json``
+
+then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
+strategy at every size with its ratio to the raw trio scheduler (pyperf means,
+and the interleaved medians, which resist load drift on a shared machine), the
+build ratio trio_dag / graphlib, the retry latency p50/p99 and the one_for_all
+restart cost, each beside the issue's target.
+
+How to run::
+
+    python perf/run_all.py --fast              # quicker pyperf settings
+    python perf/run_all.py --rigorous
+    python perf/run_all.py --sizes 1000,10000  # fewer sizes
+    python perf/run_all.py --smoke             # every benchmark once, tiny: CI check
+    python perf/run_all.py --summary-only      # re-print the table from results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyperf
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+STRATEGIES = ("sequential", "levels", "eager", "eager_limit100", "eager_retry3")
+# ratio-to-raw targets at 10,000 nodes (from the issue)
+TARGETS = {
+    "sequential": 0.5,
+    "levels": 1.2,
+    "eager": 1.2,
+    "eager_limit100": 1.3,
+    "eager_retry3": 1.3,
+}
+BUILD_TARGET = 5.0
+
+
+def run(script: str, *args: str) -> None:
+    """Run ``perf/<script>`` with this interpreter; stop on failure."""
+    cmd = [sys.executable, str(HERE / script), *args]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=HERE)
+
+
+def pyperf_means(path: Path) -> dict[str, float]:
+    """Benchmark name -> mean (seconds) from a pyperf JSON file."""
+    suite = pyperf.BenchmarkSuite.load(str(path))
+    return {b.get_name(): b.mean() for b in suite.get_benchmarks()}
+
+
+def _sizes_of(names: Any, prefix: str) -> list[int]:
+    return sorted({int(k.rsplit("_", 1)[1]) for k in names if k.startswith(prefix)})
+
+
+def _mark(ratio: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return " ok" if ratio <= target else " MISS"
+
+
+def summary() -> str:
+    """The summary table from whatever is in ``perf/results/``."""
+    lines: list[str] = []
+    add = lines.append
+    over = RESULTS / "overhead.json"
+    if over.exists():
+        m = pyperf_means(over)
+        sizes = _sizes_of(m, "overhead_raw_")
+        add("Per-node engine cost, pyperf means (us/node, ratio to raw trio in the same run)")
+        add(f"{'strategy':<16}" + "".join(f"{n:>22,}" for n in sizes) + "   target@10k")
+        for kind in ("raw", *STRATEGIES):
+            row = f"{kind:<16}"
+            for n in sizes:
+                us = m[f"overhead_{kind}_{n}"] * 1e6
+                ratio = us / (m[f"overhead_raw_{n}"] * 1e6)
+                mark = _mark(ratio, TARGETS.get(kind)) if n == 10_000 else ""
+                row += f"{f'{us:.2f} ({ratio:.2f}x){mark}':>22}"
+            add(row + (f"   <= {TARGETS[kind]}x" if kind in TARGETS else ""))
+        add("")
+    inter = RESULTS / "overhead_interleaved.json"
+    if inter.exists():
+        data = json.loads(inter.read_text())["sizes"]
+        sizes = sorted(int(n) for n in data)
+        add("Per-node engine cost, interleaved medians (us/node, ratio; [ratio of minimums])")
+        add(f"{'strategy':<16}" + "".join(f"{n:>30,}" for n in sizes))
+        for kind in ("raw", *STRATEGIES):
+            row = f"{kind:<16}"
+            for n in sizes:
+                d = data[str(n)]
+                us = d["median_us_per_node"][kind]
+                ratio = d["median_ratio_to_raw"][kind]
+                mark = _mark(ratio, TARGETS.get(kind)) if n == 10_000 else ""
+                cell = f"{us:.2f} ({ratio:.2f}x) [{d['min_ratio_to_raw'][kind]:.2f}x]{mark}"
+                row += f"{cell:>30}"
+            add(row)
+        add("")
+    build = RESULTS / "build.json"
+    if build.exists():
+        m = pyperf_means(build)
+        add("Build + validate (ms), trio_dag vs graphlib")
+        for n in _sizes_of(m, "build_graphlib_"):
+            t, g = m[f"build_trio_dag_{n}"] * 1e3, m[f"build_graphlib_{n}"] * 1e3
+            target = BUILD_TARGET if n == 100_000 else None
+            add(
+                f"  {n:>8,} nodes: trio_dag {t:9.2f}  graphlib {g:8.2f}  ratio {t / g:5.2f}x"
+                + (f"  (target <= {BUILD_TARGET}x){_mark(t / g, target)}" if target else "")
+            )
+        add("")
+    rec = RESULTS / "recovery.json"
+    if rec.exists():
+        r = json.loads(rec.read_text())
+        a, b = r["retry_latency"], r["one_for_all_restart"]
+        add(
+            f"Retry latency, exception -> next attempt ({a['samples']} samples): "
+            f"p50 {a['p50_us']:.1f} us, p99 {a['p99_us']:.1f} us, max {a['max_us']:.0f} us "
+            f"(target p99 <= {a['target_p99_us']} us){_mark(a['p99_us'], a['target_p99_us'])}"
+        )
+        add(
+            f"one_for_all restart of a {b['level_nodes']:,}-node level: "
+            f"{b['cost_ms']:.1f} ms (median {b['median_failing_ms']:.1f} - "
+            f"{b['median_baseline_ms']:.1f} ms; minimums: {b['cost_min_ms']:.1f} ms) "
+            f"(target <= {b['target_ms']} ms){_mark(b['cost_ms'], b['target_ms'])}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run every trio_dag benchmark.")
+    group = parser.add_mutually_exclusive_group()
+    for flag in ("--fast", "--rigorous", "--smoke", "--summary-only"):
+        group.add_argument(flag, action="store_true")
+    parser.add_argument("--sizes", help="comma-separated node counts (build and overhead)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for script in ("bench_build.py", "bench_overhead.py", "bench_recovery.py"):
+            run(script, "--smoke")
+        print("smoke: every benchmark ran")
+        return
+    if not args.summary_only:
+        RESULTS.mkdir(exist_ok=True)
+        effort = ["--fast"] if args.fast else ["--rigorous"] if args.rigorous else []
+        sizes = ["--sizes", args.sizes] if args.sizes else []
+        for script, out, extra in (
+            ("bench_build.py", "build.json", []),
+            ("bench_overhead.py", "overhead.json", []),
+        ):
+            (RESULTS / out).unlink(missing_ok=True)  # pyperf refuses to overwrite
+            run(script, *effort, *sizes, *extra, "--quiet", "-o", str(RESULTS / out))
+        out = str(RESULTS / "overhead_interleaved.json")
+        run("bench_overhead.py", "--interleaved", *effort, *sizes, "-o", out)
+        run("bench_recovery.py", *effort, "-o", str(RESULTS / "recovery.json"))
+    text = summary()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "summary.txt").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
