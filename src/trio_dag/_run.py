@@ -136,13 +136,8 @@ async def execute(
     deadline: float | None,
     seed: int | None,
     instruments: Sequence[Instrument],
-    slots: trio.Semaphore | None = None,
 ) -> RunResult:
-    """Run ``graph`` (resuming ``partial`` if given) and return its result.
-
-    ``slots``, when given, replaces the strategy's own ``max_concurrency``
-    bound (streams share one bound across the runs of all their items).
-    """
+    """Run ``graph`` (resuming ``partial`` if given) and return its result."""
     strategy = _check_options(graph, strategy, supervisor, on_failure, deadline, seed)
     default_policy = RetryPolicy.coerce(retry, f"DAG {graph.name!r}: run")
     run = _Run(
@@ -156,8 +151,6 @@ async def execute(
         seed,
         instruments,
     )
-    if slots is not None:
-        run.slots = slots
     return await run.go(deadline)
 
 
@@ -199,6 +192,7 @@ class _Run:
         # CapacityLimiter would, without tracking borrowers (about 1.1x against
         # 1.4x per node, measured in perf/bench_overhead.py).
         self.slots = trio.Semaphore(k) if k is not None else None
+        self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
         self.emit = Emitter(instruments) if instruments else None
         self.fail_fast = on_failure == "fail_fast"
@@ -547,23 +541,59 @@ class _Run:
                 f"{self.graph._specs[i].deps[m]!r}, whose value is not iterable: "
                 f"{_short_repr(args[m])}"
             ) from exc
-        results: list[Any] = [None] * len(items)
-        errors: list[Exception] = []
         if self.emit:
             self.emit("node_started", name, 1)
+        n = len(items)
+        results: list[Any] = [None] * n
+        errors: list[Exception] = []
+        slots = self.slots
+        supervised = self.policies[i] is not None or self.timeouts[i] is not None
+        fn = self.fns[i]
+        width = n if slots is None else min(n, self.max_concurrency)
+        next_k = calls = 0
+        workers = 1
 
-        async def element(k: int, item: Any) -> None:
+        async def worker() -> None:
+            # Workers take elements in turn. Each new worker first starts the
+            # next one (up to ``width``), so a worker exists for every element
+            # that is waiting, never more than max_concurrency (none parked on
+            # the bound), and elements that never wait run back to back in one task.
+            nonlocal calls, next_k, workers
+            if workers < width and next_k < n:
+                workers += 1
+                nursery.start_soon(worker, name=name)
             a = list(args)
-            a[m] = item
-            try:
-                results[k] = await self._attempts(i, a, False)
-            except Exception as exc:
-                errors.append(exc)
-                nursery.cancel_scope.cancel()
+            while next_k < n:
+                k = next_k
+                next_k += 1
+                a[m] = items[k]
+                calls += 1
+                try:
+                    if supervised:
+                        results[k] = await self._attempts(i, list(a), False)
+                        continue
+                    if slots is not None:
+                        try:
+                            slots.acquire_nowait()
+                        except trio.WouldBlock:
+                            await slots.acquire()
+                    try:
+                        results[k] = await fn(*a)
+                    finally:
+                        if slots is not None:
+                            slots.release()
+                except Exception as exc:
+                    errors.append(exc)
+                    nursery.cancel_scope.cancel()
+                    return
 
-        async with trio.open_nursery() as nursery:
-            for k, item in enumerate(items):
-                nursery.start_soon(element, k, item, name=name)
+        try:
+            async with trio.open_nursery() as nursery:
+                if n:
+                    nursery.start_soon(worker, name=name)
+        finally:
+            if not supervised:  # supervised elements count their own attempts
+                self.attempts[i] = self.attempts.get(i, 0) + calls
         if len(errors) == 1:
             raise errors[0]
         if errors:

@@ -127,7 +127,8 @@ async def open_stream(
             instruments,
         )
         if shared is not None:
-            run.slots = shared
+            run.slots = shared  # one bound shared by all items' runs
+            run.max_concurrency = k  # type: ignore[assignment]
         try:
             return await run.go(deadline)
         except RunFailed as exc:
