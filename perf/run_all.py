@@ -6,6 +6,9 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_overhead.py`` (pyperf) -> ``perf/results/overhead.json``
 * ``bench_overhead.py --interleaved`` -> ``perf/results/overhead_interleaved.json``
 * ``bench_recovery.py`` -> ``perf/results/recovery.json``
+* ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
+  ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py`` -> their own
+  ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
 strategy at every size with its ratio to the raw trio scheduler (pyperf means,
@@ -45,6 +48,17 @@ TARGETS = {
     "eager_retry3": 1.3,
 }
 BUILD_TARGET = 5.0
+
+
+CORE = ("bench_build.py", "bench_overhead.py", "bench_recovery.py")
+EXTRA = (
+    "bench_stream.py",
+    "bench_peers.py",
+    "bench_memory.py",
+    "bench_fanout.py",
+    "bench_levels.py",
+    "bench_workflows.py",
+)
 
 
 def run(script: str, *args: str) -> None:
@@ -144,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", help="comma-separated node counts (build and overhead)")
     args = parser.parse_args(argv)
     if args.smoke:
-        for script in ("bench_build.py", "bench_overhead.py", "bench_recovery.py"):
+        for script in (*CORE, *EXTRA):
             run(script, "--smoke")
         print("smoke: every benchmark ran")
         return
@@ -161,6 +175,16 @@ def main(argv: list[str] | None = None) -> None:
         out = str(RESULTS / "overhead_interleaved.json")
         run("bench_overhead.py", "--interleaved", *effort, *sizes, "-o", out)
         run("bench_recovery.py", *effort, "-o", str(RESULTS / "recovery.json"))
+        fast = ["--fast"] if args.fast else []
+        (RESULTS / "stream.json").unlink(missing_ok=True)
+        run("bench_stream.py", "--fast", "--quiet", "-o", str(RESULTS / "stream.json"))
+        run("bench_stream.py", "--memory")  # 100,000 and 1,000,000 items
+        run("bench_peers.py", "--interleaved", "--sizes", "1000,10000", *fast)
+        run("bench_memory.py")  # up to 1,000,000 nodes in flight, a subprocess each
+        run("bench_fanout.py", *fast)
+        run("bench_levels.py", *fast)
+        run("bench_workflows.py", *fast)
+        run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "summary.txt").write_text(text + "\n")
