@@ -79,7 +79,6 @@ class Graph:
         "_fns",
         "_indegree",
         "_index",
-        "_kwnames",
         "_level_ix",
         "_level_of",
         "_maps",
@@ -171,7 +170,6 @@ class Graph:
         self._order_ix = tuple(i for b in buckets for i in b)
         # what the runtime reads per node, as flat tuples
         self._fns = tuple(_positional(s.fn, s.kwnames) for s in specs)
-        self._kwnames = tuple(s.kwnames for s in specs)
         self._policies = tuple(s.retry for s in specs)
         self._timeouts = tuple(s.timeout for s in specs)
         self._maps = tuple(s.map_over for s in specs)

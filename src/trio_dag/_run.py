@@ -174,7 +174,6 @@ class _Run:
         self.names = graph.nodes
         self.run_id = secrets.token_hex(6)
         self.fns = graph._fns
-        self.kwnames = graph._kwnames
         self.slot_deps = graph._slot_deps
         self.dependents = graph._dependents
         self.timeouts = graph._timeouts
@@ -189,8 +188,8 @@ class _Run:
         self.sequential = isinstance(strategy, Sequential)
         k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
         # max_concurrency: a Semaphore bounds running attempts exactly as a
-        # CapacityLimiter would, without tracking borrowers (about 1.1x against
-        # 1.4x per node, measured in perf/bench_overhead.py).
+        # CapacityLimiter would, without tracking borrowers (about 1.2x raw trio
+        # per node against 1.4x, measured with perf/bench_overhead.py).
         self.slots = trio.Semaphore(k) if k is not None else None
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
