@@ -276,7 +276,7 @@ def _signature(dag: str, name: str, fn: Callable[..., Any]) -> inspect.Signature
 
 
 def _check_options(
-    dag: str, name: str, options: Mapping[str, Any], deps: Sequence[str], params: Sequence[str]
+    dag: str, name: str, options: Mapping[str, Any], params: Sequence[str]
 ) -> dict[str, Any]:
     """Validate option values; return NodeSpec keyword arguments."""
     out: dict[str, Any] = {}
@@ -315,7 +315,6 @@ def _check_options(
                 value=m,
             )
         out["map_over"] = list(params).index(m)
-    del deps
     return out
 
 
@@ -368,7 +367,7 @@ def _dsl_spec(dag: str, name: str, nf: NodeFunction, known: set[str]) -> NodeSpe
         kwnames.append(p.name)
         via.append(how)
     _check_unique_deps(dag, name, deps)
-    opts = _check_options(dag, name, nf.options, deps, kwnames)
+    opts = _check_options(dag, name, nf.options, kwnames)
     return NodeSpec(
         name,
         nf.fn,
@@ -413,7 +412,7 @@ def _programmatic_specs(dag: str, nodes: Iterable[Node]) -> list[NodeSpec]:
                     node=name,
                 )
         _check_unique_deps(dag, name, deps)
-        opts = _check_options(dag, name, nd.options, deps, deps) if nd.options else {}
+        opts = _check_options(dag, name, nd.options, deps) if nd.options else {}
         specs.append(NodeSpec(name, fn, deps, None, None, **opts))
     return specs
 
