@@ -1,7 +1,7 @@
 """Real workflow shapes (WfCommons instances): engine cost per node and virtual-time makespan.
 
-What it measures, for every WfFormat instance in ``shared/workflows/`` (found
-at ``../shared/workflows`` from the repository root, or ``--dir``):
+What it measures, for every WfFormat instance in ``data/workflows/`` (a copy
+of the project's ``shared/workflows``; or ``--dir``):
 
 * engine cost: the instance loaded with ``trio_dag.interop.wfformat.load(path,
   speed=0)`` (every task returns at once: pure engine cost), run under
@@ -40,7 +40,7 @@ import trio_dag as td
 from trio_dag.interop import wfformat
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = ROOT.parent / "shared" / "workflows"
+DEFAULT_DIR = ROOT / "data" / "workflows"
 KINDS = ("raw", "eager", "levels")
 STRATEGIES = {"eager": td.Parallel(schedule="eager"), "levels": td.Parallel(schedule="levels")}
 

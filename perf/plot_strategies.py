@@ -1,7 +1,7 @@
 """Replay a real workflow under the eager and the level schedules; draw both.
 
 Loads a WfCommons WfFormat instance (default: the 1000Genome trace in
-``../shared/workflows``) with :func:`trio_dag.interop.wfformat.load`, runs it
+``data/workflows``) with :func:`trio_dag.interop.wfformat.load`, runs it
 in virtual time (``trio.testing.MockClock(autojump_threshold=0)``, so the
 replay of hours of recorded runtimes takes well under a second) under
 ``Parallel(schedule="eager")`` and ``Parallel(schedule="levels")``, prints the
@@ -32,7 +32,7 @@ import trio_dag as td
 from trio_dag.interop import wfformat
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ROOT.parent / "shared" / "workflows"
+WORKFLOWS = ROOT / "data" / "workflows"
 DEFAULT = "1000genome-chameleon-22ch-100k-001"
 OUT = ROOT / "docs" / "_static" / "eager_vs_levels.svg"
 

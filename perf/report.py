@@ -300,7 +300,7 @@ def workflows_section(d: Mapping[str, Any], lines: list[str]) -> None:
     lines += [
         "## Real workflows (WfCommons)",
         "",
-        "Each instance of `shared/workflows/` (`bench_workflows.py`): engine cost per",
+        "Each instance of `data/workflows/` (`bench_workflows.py`): engine cost per",
         "node with zero-length tasks (`wfformat.load(path, speed=0)`), round-robin",
         "beside raw trio on the same graph; and the virtual-time makespan",
         "(MockClock, recorded runtimes) beside the critical path and the",

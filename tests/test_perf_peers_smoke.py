@@ -29,7 +29,7 @@ from peers import asyncio_ref, harness  # noqa: E402
 import trio_dag as td  # noqa: E402
 
 TRIO_ONLY = ("raw", "td_sequential", "td_eager", "asyncio")
-WORKFLOWS = PERF.parent.parent / "shared" / "workflows"
+WORKFLOWS = PERF.parent / "data" / "workflows"
 
 
 def test_peers_trio_and_asyncio_agree() -> None:

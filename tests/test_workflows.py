@@ -1,6 +1,6 @@
 """Real workflows (WfCommons WfFormat instances) replayed in virtual time.
 
-The six instances live in ``../shared/workflows`` next to the repository.
+The six instances live in ``data/workflows`` (a copy of the project's ``shared/workflows``).
 Reference figures are computed here independently with :mod:`graphlib`,
 compared with :func:`trio_dag.interop.wfformat.info` and with the README's
 table, and then met by real runs of :func:`trio_dag.interop.wfformat.load`.
@@ -23,7 +23,7 @@ import trio.testing
 import trio_dag as td
 from trio_dag.interop import wfformat
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / "shared" / "workflows"
+WORKFLOWS = Path(__file__).resolve().parents[1] / "data" / "workflows"
 FILES = sorted(p.name for p in WORKFLOWS.glob("*.json"))
 SMALL = "montage-chameleon-2mass-01d-001.json"
 BUDGET = 1e6  # virtual seconds, more than any file's total work: a hang fails at once
