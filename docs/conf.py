@@ -83,7 +83,7 @@ intersphinx_mapping: dict[str, tuple[str, None]] = (
 nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "Strategy"),
     ("py:class", "ExcTypes"),
-    ("py:class", "trio_dag._dsl.DAGMeta"),
+    ("py:class", "trio_dag._dag.DAGMeta"),
 ]
 # Bare names from stringified annotations (``Mapping[str, Any]``): intersphinx
 # cannot resolve those either.

@@ -4,13 +4,16 @@ in docs/api.rst, and reported as ``trio_dag.X``; nothing private leaks."""
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 
 import trio_dag
 
@@ -142,9 +145,75 @@ def test_exception_hierarchy_is_as_documented() -> None:
         td.UnknownDependencyError,
         td.DuplicateNodeError,
         td.InvalidNodeError,
-        td.InvalidOptionError,
     ):
         assert issubclass(exc, td.DAGDefinitionError)
+    assert issubclass(td.InvalidOptionError, td.DAGError)
     assert issubclass(td.InvalidOptionError, ValueError)
     assert issubclass(td.InputError, ValueError)
     assert issubclass(td.MapError, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("make", "option", "is_type", "is_definition"),
+    [
+        (lambda: trio_dag.Parallel(max_concurrency=0), "max_concurrency", False, False),
+        (lambda: trio_dag.Parallel(max_concurrency="2"), "max_concurrency", True, False),
+        (lambda: trio_dag.Supervisor(period=float("nan")), "period", False, False),
+        (lambda: trio_dag.Supervisor(period=10**400), "period", False, False),
+        (lambda: trio_dag.RetryPolicy(backoff=0.5), "backoff", False, False),
+        (lambda: trio_dag.RetryPolicy(predicate=3), "predicate", True, False),
+        (lambda: trio_dag.get(""), "name", True, False),
+        (lambda: trio_dag.node(retries=3), "retries", True, False),
+        (
+            lambda: trio_dag.DAG.from_nodes("D", [trio_dag.Node("a", _noop, timeout=-1)]),
+            "timeout",
+            False,
+            True,
+        ),
+        (
+            lambda: trio_dag.DAG.from_nodes("D", [trio_dag.Node("a", _noop, retry=True)]),
+            "retry",
+            True,
+            True,
+        ),
+        (lambda: _Tiny.run_sync(deadline=10**400), "deadline", False, False),
+        (lambda: _Tiny.run_sync(on_failure="later"), "on_failure", False, False),
+        (lambda: _Tiny.run_sync(strategy="eager"), "strategy", True, False),
+        (lambda: _Tiny.run_sync(seed=1.5), "seed", True, False),
+        (lambda: _Tiny.run_sync(instruments=[object()]), "instruments", True, False),
+        (lambda: _Tiny.run_sync(inputs=[1]), "inputs", True, False),
+        (lambda: trio.run(_open_stream, 0), "max_in_flight", False, False),
+    ],
+)
+def test_one_error_type_for_every_bad_value(
+    make: Callable[[], object], option: str, is_type: bool, is_definition: bool
+) -> None:
+    """Wherever a bad value is given, it is an InvalidOptionError naming the option
+    (also a TypeError for a wrong type, a DAGDefinitionError for a node option)."""
+    with pytest.raises(trio_dag.InvalidOptionError) as info:
+        make()
+    err = info.value
+    assert err.option == option
+    assert option in str(err)
+    assert isinstance(err, ValueError)
+    assert isinstance(err, TypeError) is is_type
+    assert isinstance(err, trio_dag.DAGDefinitionError) is is_definition
+    assert type(err).__name__ == "InvalidOptionError"
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is type(err)
+    assert (str(again), again.option) == (str(err), err.option)
+
+
+async def _open_stream(max_in_flight: int) -> None:
+    async with _Tiny.stream([], max_in_flight=max_in_flight):
+        pass  # pragma: no cover - the options are checked on entry
+
+
+async def _noop() -> None:
+    return None
+
+
+class _Tiny(trio_dag.DAG):
+    @trio_dag.node
+    async def a() -> int:
+        return 1

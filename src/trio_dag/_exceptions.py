@@ -7,11 +7,15 @@ The hierarchy, as a tree::
     │   ├── CycleError               the dependencies form a cycle (.cycle holds the path)
     │   ├── UnknownDependencyError   a parameter or dep names no node and no input
     │   ├── DuplicateNodeError       two nodes (or a node and an input) share a name
-    │   ├── InvalidNodeError         not an async function, bad name, bad parameters
-    │   └── InvalidOptionError       a node option with a bad value (also a ValueError)
+    │   └── InvalidNodeError         not an async function, bad name, bad parameters
+    ├── InvalidOptionError           a bad value for an option or argument, wherever it is
+    │                                given (also a ValueError; also a TypeError when the
+    │                                value's type is wrong; also a DAGDefinitionError when
+    │                                it is a node option, found as the DAG is defined)
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
     └── RunFailed                    a run did not complete; .result keeps what did
+                                     (defined beside RunResult in trio_dag's results layer)
 
 Errors raised by a node's own code are never wrapped in a trio_dag type: they
 are kept as they are, in :attr:`RunResult.errors <trio_dag.RunResult.errors>`
@@ -21,10 +25,6 @@ and as ``RunFailed.__cause__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._result import RunResult
 
 __all__ = [
     "CycleError",
@@ -35,7 +35,6 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
-    "RunFailed",
     "UnknownDependencyError",
 ]
 
@@ -109,18 +108,86 @@ class InvalidNodeError(DAGDefinitionError):
     cannot be dependencies."""
 
 
-class InvalidOptionError(DAGDefinitionError, ValueError):
-    """A node option has a bad value.
+class InvalidOptionError(DAGError, ValueError):
+    """A bad value for an option or argument, wherever it is given.
+
+    One type for every bad value trio_dag is handed: a node option in a class
+    body or on :class:`~trio_dag.Node`, a run option, a constructor argument
+    of :class:`~trio_dag.Parallel`, :class:`~trio_dag.Supervisor` or
+    :class:`~trio_dag.RetryPolicy`. It is a ``ValueError``; when the value
+    has the wrong type it is also a ``TypeError``; when it is a node option
+    (found as the DAG is defined) it is also a
+    :class:`~trio_dag.DAGDefinitionError`. The message names the option and
+    the value, and says what would be right.
 
     Attributes:
         option: the option's name.
         value: the rejected value.
+        dag: the DAG's name, or ``None`` when no DAG is involved.
+        node: the node the option belongs to, or ``None``.
     """
 
-    def __init__(self, message: str, *, dag: str, node: str | None, option: str, value: object):
-        super().__init__(message, dag=dag, node=node)
+    def __init__(
+        self,
+        message: str,
+        *,
+        option: str,
+        value: object,
+        dag: str | None = None,
+        node: str | None = None,
+    ) -> None:
+        Exception.__init__(self, message)
         self.option = option
         self.value = value
+        self.dag = dag
+        self.node = node
+
+    def __reduce__(self) -> tuple[object, ...]:
+        key = (isinstance(self, TypeError), isinstance(self, DAGDefinitionError))
+        args = (str(self), self.option, self.value, self.dag, self.node)
+        return (_rebuild_option_error, (key, *args))
+
+
+def _variant(*bases: type) -> type[InvalidOptionError]:
+    """An InvalidOptionError that is also each of ``bases``, named as its parent."""
+    cls = type("InvalidOptionError", (InvalidOptionError, *bases), {"__slots__": ()})
+    cls.__module__ = "trio_dag"
+    return cls
+
+
+_OPTION_ERRORS: dict[tuple[bool, bool], type[InvalidOptionError]] = {
+    (False, False): InvalidOptionError,
+    (True, False): _variant(TypeError),
+    (False, True): _variant(DAGDefinitionError),
+    (True, True): _variant(DAGDefinitionError, TypeError),
+}
+
+
+def option_error(
+    message: str,
+    *,
+    option: str,
+    value: object,
+    wrong_type: bool = False,
+    dag: str | None = None,
+    node: str | None = None,
+    definition: bool = False,
+) -> InvalidOptionError:
+    """The :class:`InvalidOptionError` to raise (internal): a ``TypeError`` too when
+    ``wrong_type``, a ``DAGDefinitionError`` too when ``definition``."""
+    cls = _OPTION_ERRORS[wrong_type, definition]
+    return cls(message, option=option, value=value, dag=dag, node=node)
+
+
+def _rebuild_option_error(
+    key: tuple[bool, bool],
+    message: str,
+    option: str,
+    value: object,
+    dag: str | None,
+    node: str | None,
+) -> InvalidOptionError:
+    return _OPTION_ERRORS[key](message, option=option, value=value, dag=dag, node=node)
 
 
 class InputError(DAGError, ValueError):
@@ -139,28 +206,3 @@ class InputError(DAGError, ValueError):
 
 class MapError(DAGError, TypeError):
     """The value a map node maps over is not iterable."""
-
-
-class RunFailed(DAGError):
-    """A run did not complete.
-
-    Nothing that completed is lost: :attr:`result` is the partial
-    :class:`~trio_dag.RunResult`, with every value that completed, each
-    failed node's error and attempts, and what was cancelled or never started.
-    Pass it to ``resume`` to run only what is missing.
-
-    ``__cause__`` is the failing node's exception, or an :class:`ExceptionGroup`
-    of them when several nodes failed.
-
-    Attributes:
-        result: the partial :class:`~trio_dag.RunResult`.
-    """
-
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(result.report())
-        self.result = result
-
-    @property
-    def errors(self) -> dict[str, BaseException]:
-        """The exception of each failed node, by node name."""
-        return self.result.errors

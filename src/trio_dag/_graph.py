@@ -7,11 +7,12 @@ Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._exceptions import CycleError, DuplicateNodeError, UnknownDependencyError
+from ._exceptions import CycleError, DuplicateNodeError, InputError, UnknownDependencyError
+from ._validate import reject
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -79,6 +80,7 @@ class Graph:
         "_fns",
         "_indegree",
         "_index",
+        "_input_set",
         "_level_ix",
         "_level_of",
         "_maps",
@@ -157,6 +159,7 @@ class Graph:
         self.name = name
         self.nodes = names
         self.inputs = tuple(inputs)
+        self._input_set = frozenset(inputs)
         self._defaults = tuple(inputs.values())
         self._specs = tuple(specs)
         self._index = index
@@ -201,6 +204,46 @@ class Graph:
             hint = difflib.get_close_matches(str(name), self.nodes, n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise KeyError(f"DAG {self.name!r} has no node {name!r}{extra}") from None
+
+    def bind_inputs(self, inputs: Mapping[str, Any] | None) -> list[Any]:
+        """The run's input values in declaration order, defaults filled in (internal).
+
+        Raises:
+            InputError: a required input is missing or an unknown one is given.
+            InvalidOptionError: ``inputs`` is not a mapping.
+        """
+        given: Any = {} if inputs is None else inputs
+        if type(given) is not dict and not isinstance(given, Mapping):
+            reject(
+                f"DAG {self.name!r}",
+                "inputs",
+                given,
+                "a mapping of input names to values",
+                wrong_type=True,
+            )
+        names, defaults = self.inputs, self._defaults
+        if len(given) == len(names) and all(k in given for k in names):
+            return [given[k] for k in names]  # every input given: the common case
+        unknown = [k for k in given if k not in self._input_set]
+        missing = [
+            k for k, d in zip(names, defaults, strict=True) if d is NO_DEFAULT and k not in given
+        ]
+        if unknown or missing:
+            parts = []
+            if missing:
+                parts.append(f"missing required input(s) {', '.join(map(repr, missing))}")
+            if unknown:
+                parts.append(f"unknown input(s) {', '.join(map(repr, unknown))}")
+            declared = ", ".join(
+                f"{k}" + ("" if d is NO_DEFAULT else "=" + repr(d))
+                for k, d in zip(names, defaults, strict=True)
+            )
+            raise InputError(
+                f"DAG {self.name!r}: {'; '.join(parts)} (declared inputs: {declared or 'none'})",
+                missing=missing,
+                unknown=unknown,
+            )
+        return [given.get(k, d) for k, d in zip(names, defaults, strict=True)]
 
     def dependencies(self, name: str) -> tuple[str, ...]:
         """Names a node reads, nodes and inputs, in argument order.
