@@ -26,6 +26,7 @@ from ._exceptions import (
 from ._graph import NO_DEFAULT, Graph, NodeSpec
 from ._retry import RetryPolicy
 from ._supervise import Supervisor
+from ._validate import check_number, shown
 
 if TYPE_CHECKING:
     from ._instrument import Instrument
@@ -290,19 +291,16 @@ def _check_options(
             ) from None
     t = options.get("timeout")
     if t is not None:
-        if (
-            isinstance(t, bool)
-            or not isinstance(t, int | float)
-            or not (math.isfinite(t) and t > 0)
-        ):
+        try:
+            out["timeout"] = check_number(where, "timeout", t, positive=True, allow_zero=False)
+        except (TypeError, ValueError):
             raise InvalidOptionError(
-                f"{where}: timeout must be a positive, finite number of seconds, got {t!r}",
+                f"{where}: timeout must be a positive, finite number of seconds, got {shown(t)}",
                 dag=dag,
                 node=name,
                 option="timeout",
                 value=t,
-            )
-        out["timeout"] = float(t)
+            ) from None
     m = options.get("map_over")
     if m is not None:
         if m not in params:

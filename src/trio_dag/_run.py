@@ -11,7 +11,6 @@ nodes that asked for retries, timeouts or mapping.
 from __future__ import annotations
 
 import collections
-import math
 import random
 import secrets
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from ._result import MISSING, RunResult, RunStatus
 from ._retry import RetryPolicy
 from ._strategies import Parallel, Sequential, Strategy
 from ._supervise import Supervisor
+from ._validate import check_number, shown
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -100,12 +100,13 @@ def _check_options(
         raise ValueError(
             f"{where}: on_failure must be 'fail_fast' or 'continue', got {on_failure!r}"
         )
-    if deadline is not None and (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not (math.isfinite(deadline) and deadline > 0)
-    ):
-        raise ValueError(f"{where}: deadline must be a positive, finite number, got {deadline!r}")
+    if deadline is not None:
+        try:
+            check_number(where, "deadline", deadline, positive=True, allow_zero=False)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{where}: deadline must be a positive, finite number, got {shown(deadline)}"
+            ) from None
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"{where}: seed must be an int or None, got {seed!r}")
     if strategy is None:
