@@ -12,7 +12,7 @@ import inspect
 import math
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar, final, overload
 
 import trio
 
@@ -230,7 +230,8 @@ def _check_name(dag: str, name: object, what: str, *, identifier: bool) -> str:
     if name in RESERVED or name.startswith("__"):
         raise InvalidNodeError(
             f"DAG {dag!r}: {what} name {name!r} would shadow the DAG's own API "
-            f"({', '.join(sorted(RESERVED))}); choose another name",
+            f"({', '.join(sorted(RESERVED))}, or any name starting with '__'); "
+            f"choose another name",
             dag=dag,
             node=name,
         )
@@ -437,6 +438,14 @@ def _positional_arity(dag: str, name: str, sig: inspect.Signature) -> tuple[int,
 # ------------------------------------------------------------ the DAG class
 
 
+_PREBUILT_KEY = "<trio_dag prebuilt>"  # not an identifier: no class body can spell it
+_PREBUILT: Final = object()
+"""The value of ``_PREBUILT_KEY`` in a namespace from :meth:`DAG.from_nodes`."""
+
+_SET_BY_META = ("graph", "_dsl_nodes", "_dsl_inputs")
+"""Attributes :class:`DAGMeta` sets on every DAG class."""
+
+
 class _Namespace(dict[str, Any]):
     """Class-body namespace that refuses to redefine a node or input silently."""
 
@@ -466,9 +475,12 @@ class DAGMeta(type):
         return _Namespace(name)
 
     def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
-        cls = super().__new__(mcs, name, bases, dict(ns), **kw)
-        if "_prebuilt" in ns:  # from_nodes(): graph already compiled
-            return cls
+        body = dict(ns)
+        # from_nodes(): the graph is already compiled. Only from_nodes() can hold
+        # this private object, so no class body turns compilation off by accident.
+        if body.pop(_PREBUILT_KEY, None) is _PREBUILT:
+            return super().__new__(mcs, name, bases, body, **kw)
+        cls = super().__new__(mcs, name, bases, body, **kw)
         nodes: dict[str, NodeFunction] = {}
         inputs: dict[str, Input] = {}
         for base in reversed(cls.__mro__[1:]):
@@ -587,7 +599,7 @@ class DAG(metaclass=DAGMeta):
                 dag=name,
             )
         graph = Graph(name, _programmatic_specs(name, nodes), declared)
-        ns: dict[str, Any] = {"_prebuilt": True, "graph": graph, "__qualname__": name}
+        ns: dict[str, Any] = {_PREBUILT_KEY: _PREBUILT, "graph": graph, "__qualname__": name}
         if supervisor is not None:
             ns["supervisor"] = supervisor
         return DAGMeta(name, (DAG,), ns)  # type: ignore[no-any-return]
@@ -784,5 +796,7 @@ class DAG(metaclass=DAGMeta):
         )
 
 
-RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("_")) | {"graph"}
-"""Names a node or input may not take: they would shadow the DAG's own API."""
+RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("__")) | frozenset(_SET_BY_META)
+"""Names a node or input may not take: they would shadow the DAG class's own
+attributes, public (``run``, ``graph``, ...) or private (``_input_values``, ...).
+Every name starting with ``__`` is refused as well."""
