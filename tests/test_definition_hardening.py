@@ -11,33 +11,20 @@ from __future__ import annotations
 
 import json
 import re
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import trio_dag as td
+from conftest import dsl_dag, nothing
 from trio_dag.interop import wfformat
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "data" / "workflows"
 
 
-async def _none() -> None:
-    return None
-
-
 async def _star(*args: Any) -> tuple[Any, ...]:
     return args
-
-
-def _dsl_dag(name: str, **members: Any) -> type[td.DAG]:
-    """A DAG class whose body holds ``members`` (names a class body cannot spell)."""
-
-    def body(ns: dict[str, Any]) -> None:
-        ns.update(members)
-
-    return types.new_class(name, (td.DAG,), {}, body)
 
 
 # ------------------------------------------------ the from_nodes() marker
@@ -76,7 +63,7 @@ def test_a_prebuilt_class_attribute_does_not_skip_validation() -> None:
 
 
 def test_from_nodes_leaves_no_marker_attribute_behind() -> None:
-    gen = td.DAG.from_nodes("Gen", [td.Node("a", _none)])
+    gen = td.DAG.from_nodes("Gen", [td.Node("a", nothing)])
     assert gen.graph.nodes == ("a",)
     assert not hasattr(gen, "_prebuilt")
     assert [k for k in vars(gen) if "prebuilt" in k] == []
@@ -96,7 +83,7 @@ def test_the_machinery_list_holds_the_private_names_that_broke_runs() -> None:
 @pytest.mark.parametrize("name", MACHINERY)
 def test_class_dsl_rejects_a_node_shadowing_the_dag_machinery(name: str) -> None:
     with pytest.raises(td.InvalidNodeError) as ei:
-        _dsl_dag("Shadow", **{name: td.node(_none)})
+        dsl_dag("Shadow", **{name: td.node(nothing)})
     assert (ei.value.dag, ei.value.node) == ("Shadow", name)
     assert repr(name) in str(ei.value)
     assert "'Shadow'" in str(ei.value)
@@ -105,7 +92,7 @@ def test_class_dsl_rejects_a_node_shadowing_the_dag_machinery(name: str) -> None
 @pytest.mark.parametrize("name", MACHINERY)
 def test_class_dsl_rejects_an_input_shadowing_the_dag_machinery(name: str) -> None:
     with pytest.raises(td.InvalidNodeError) as ei:
-        _dsl_dag("Shadow", **{name: td.input()})
+        dsl_dag("Shadow", **{name: td.input()})
     assert (ei.value.dag, ei.value.node) == ("Shadow", name)
     assert repr(name) in str(ei.value)
 
@@ -113,7 +100,7 @@ def test_class_dsl_rejects_an_input_shadowing_the_dag_machinery(name: str) -> No
 @pytest.mark.parametrize("name", MACHINERY)
 def test_from_nodes_rejects_names_of_the_dag_machinery(name: str) -> None:
     with pytest.raises(td.InvalidNodeError, match=re.escape(repr(name))):
-        td.DAG.from_nodes("Shadow", [td.Node(name, _none)])
+        td.DAG.from_nodes("Shadow", [td.Node(name, nothing)])
     with pytest.raises(td.InvalidNodeError, match=re.escape(repr(name))):
         td.DAG.from_nodes("Shadow", [], inputs=(name,))
 
@@ -264,7 +251,7 @@ def test_huge_node_timeout_is_an_invalid_option(big: int) -> None:
     assert "too large for a float" in str(e)
     assert len(str(e)) < 200  # not hundreds of digits
     with pytest.raises(td.InvalidOptionError, match="timeout"):
-        td.DAG.from_nodes("Slow", [td.Node("n", _none, timeout=big)])
+        td.DAG.from_nodes("Slow", [td.Node("n", nothing, timeout=big)])
 
 
 @pytest.mark.parametrize("big", HUGE, ids=HUGE_IDS)
