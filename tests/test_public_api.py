@@ -18,7 +18,7 @@ import trio
 import trio_dag
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-SUBPACKAGES = {"interop", "testing"}  # public subpackages, imported on demand only
+SUBPACKAGES = {"interop"}  # public subpackages, imported on demand only
 
 # ``.. autoclass:: Name`` or ``.. autofunction:: name(explicit signature)``
 AUTO_DIRECTIVE = re.compile(
@@ -120,15 +120,18 @@ def test_no_private_module_or_stray_name_is_public() -> None:
 
 
 def test_subpackages_are_not_imported_by_default() -> None:
+    subpackages = sorted(SUBPACKAGES)
     code = (
         "import sys, trio_dag; "
         "print(sorted(m for m in sys.modules "
-        "if m.split('.')[:2] in (['trio_dag', 'testing'], ['trio_dag', 'interop'])))"
+        f"if m.split('.')[:2] in {[['trio_dag', p] for p in subpackages]!r}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+    for p in subpackages:  # each name is a real subpackage
+        assert (Path(trio_dag.__file__).parent / p / "__init__.py").is_file(), p
 
 
 def test_exception_hierarchy_is_as_documented() -> None:

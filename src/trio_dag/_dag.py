@@ -75,10 +75,18 @@ class DAGMeta(type):
         cls = super().__new__(mcs, name, bases, dict(ns), **kw)
         if compiled is not None:  # from_nodes(): the graph is compiled already
             cls.graph = compiled  # type: ignore[attr-defined]
+            cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
             return cls
         nodes: dict[str, NodeFunction] = {}
         inputs: dict[str, Input] = {}
         for base in reversed(cls.__mro__[1:]):
+            if getattr(base, "_dsl_nodes", {}) is None:
+                raise DAGDefinitionError(
+                    f"DAG {name!r} subclasses {base.__name__!r}, which was built by "
+                    f"DAG.from_nodes(); its nodes are not class attributes, so a subclass "
+                    f"cannot extend them: build the whole graph with from_nodes() instead",
+                    dag=name,
+                )
             nodes.update(getattr(base, "_dsl_nodes", {}))
             inputs.update(getattr(base, "_dsl_inputs", {}))
         seen: dict[int, str] = {id(v): k for k, v in nodes.items()}

@@ -60,21 +60,32 @@ class DAGDefinitionError(DAGError):
 class CycleError(DAGDefinitionError):
     """The dependencies form a cycle.
 
+    The message shows the path; a long one is shortened to its first and last
+    ten names, while :attr:`cycle` always holds all of it.
+
     Attributes:
-        cycle: the cycle as a list of node names, first name repeated at the end,
-            each node depending on the one before it is *not* implied: the path
-            follows dependency edges, ``a -> b`` meaning "a depends on b".
+        cycle: the cycle as a list of node names, the first name repeated at
+            the end. Each node depends on the next: ``["a", "b", "a"]``, printed
+            ``a -> b -> a``, means that ``a`` depends on ``b`` and ``b`` on ``a``.
     """
 
     def __init__(self, dag: str, cycle: Sequence[str]) -> None:
         self.cycle = list(cycle)
-        path = " -> ".join(self.cycle)
+        shown = self.cycle
+        if len(shown) > 2 * _CYCLE_ENDS + 1:  # leave out two names at least
+            more = len(shown) - 2 * _CYCLE_ENDS
+            shown = [*shown[:_CYCLE_ENDS], f"... ({more} more) ...", *shown[-_CYCLE_ENDS:]]
+        path = " -> ".join(shown)
         super().__init__(
             f"DAG {dag!r} has a dependency cycle: {path} "
             f"(each node depends on the next); remove one of these dependencies",
             dag=dag,
             node=self.cycle[0],
         )
+
+
+_CYCLE_ENDS = 10
+"""A cycle's message shows this many names at each end of a longer path."""
 
 
 class UnknownDependencyError(DAGDefinitionError):

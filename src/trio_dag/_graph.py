@@ -266,7 +266,13 @@ class Graph:
         return self._level_of[self._ix(name)]
 
     def to_mermaid(self) -> str:
-        """The graph as a Mermaid flowchart (``flowchart TD``), inputs as rounded nodes."""
+        """The graph as a Mermaid flowchart (``flowchart TD``), inputs as rounded nodes.
+
+        Each node and input is defined on its own line, with its name as a quoted
+        label; characters a label cannot hold raw (``"``, ``#``, brackets, ``|``,
+        ``<``, ``>``, backslashes, newlines and other control characters) are
+        written as Mermaid entity codes, ``#quot;`` or ``#<decimal>;``.
+        """
         ids = {name: f"n{i}" for i, name in enumerate(self.nodes)}
         ids.update({inp: f"i{k}" for k, inp in enumerate(self.inputs)})
         lines = ["flowchart TD"]
@@ -277,7 +283,12 @@ class Graph:
         return "\n".join(lines) + "\n"
 
     def to_dot(self) -> str:
-        """The graph in Graphviz DOT; edges point from a dependency to its dependent."""
+        """The graph in Graphviz DOT; edges point from a dependency to its dependent.
+
+        Names are quoted DOT strings, one statement per line: ``"`` and ``\\`` get a
+        backslash, a newline is written ``\\n`` (a line break in the label), other
+        control characters and ``&`` as HTML entities (``&#11;``, ``&amp;``).
+        """
         lines = [f"digraph {_esc_dot(self.name)} {{", "    rankdir=TB;"]
         lines += [f"    {_esc_dot(inp)} [shape=ellipse];" for inp in self.inputs]
         lines += [f"    {_esc_dot(name)} [shape=box];" for name in self.nodes]
@@ -294,12 +305,32 @@ def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Call
     return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
 
 
+# Characters Python's str.splitlines() breaks a line at, besides the C0 controls.
+_LINE_BREAKS = "\x85\u2028\u2029"
+_CONTROLS = [chr(c) for c in (*range(0x20), 0x7F)] + list(_LINE_BREAKS)
+
+# Mermaid decodes ``#quot;`` and ``#<decimal>;`` in a label. Escaped: the escape
+# character ``#``; what ends or confuses a quoted label or its markdown form
+# (``"`` ``[`` ``]`` ``|`` ``<`` ``>`` `````` ``\``); ``&``, as labels are HTML;
+# and every control or line-break character, so one node stays on one line.
+_MERMAID = str.maketrans(
+    {c: f"#{ord(c)};" for c in ["#", "&", "\\", "[", "]", "|", "<", ">", "`", *_CONTROLS]}
+    | {'"': "#quot;"}
+)
+# In a DOT quoted string only ``"`` needs a backslash; labels then read ``\\`` as
+# ``\``, ``\n``/``\r`` as line breaks and HTML entities such as ``&#11;``.
+_DOT = str.maketrans(
+    {c: f"&#{ord(c)};" for c in _CONTROLS}
+    | {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "&": "&amp;"}
+)
+
+
 def _esc_mermaid(s: str) -> str:
-    return s.replace('"', "#quot;")
+    return s.translate(_MERMAID)
 
 
 def _esc_dot(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + s.translate(_DOT) + '"'
 
 
 def _unknown(

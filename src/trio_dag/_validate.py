@@ -15,12 +15,34 @@ from typing import Any, NoReturn
 from ._exceptions import option_error
 
 
+def is_finite(value: float) -> bool:
+    """``math.isfinite`` that says ``False`` for an int too large for a float.
+
+    ``math.isfinite(10**400)`` raises ``OverflowError``; no option of trio_dag
+    can use such a number, so it is rejected like an infinity.
+    """
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message; an int too large for a float is
+    described by its size instead of hundreds (or thousands) of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and not is_finite(value):
+        digits = int(math.log10(abs(value))) + 1
+        sign = "a negative" if value < 0 else "an"
+        return f"{sign} int of {digits} digits (too large for a float)"
+    return repr(value)
+
+
 def reject(
     where: str, option: str, value: Any, what: str, *, wrong_type: bool = False, **ctx: Any
 ) -> NoReturn:
     """Raise the error for ``value`` given as ``option``: ``what`` says what is expected."""
     raise option_error(
-        f"{where}: {option} must be {what}, got {value!r}",
+        f"{where}: {option} must be {what}, got {shown(value)}",
         option=option,
         value=value,
         wrong_type=wrong_type,
@@ -47,13 +69,9 @@ def check_number(
     what = f"a finite number{bound}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         reject(where, option, value, what, wrong_type=True, **ctx)
-    try:
-        f = float(value)
-    except OverflowError:  # an int beyond a float's range (e.g. 10**400)
+    if not is_finite(value) or (positive and (value < 0 or (value == 0 and not allow_zero))):
         reject(where, option, value, what, **ctx)
-    if not math.isfinite(f) or (positive and (f < 0 or (f == 0 and not allow_zero))):
-        reject(where, option, value, what, **ctx)
-    return f
+    return float(value)
 
 
 def check_int(where: str, option: str, value: Any, *, minimum: int, **ctx: Any) -> int:
