@@ -98,8 +98,7 @@ class Unloadable:
 
 
 async def _until_exists(path: Path) -> None:
-    while not path.exists():
-        await trio.sleep(0.005)
+    await trio.to_thread.run_sync(wait_for_file, str(path))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -190,10 +189,9 @@ def test_bind_placements() -> None:
         bind_placements("run", ["cluster"], {"cluster": cf.ThreadPoolExecutor})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="placements must be a mapping"):
         bind_placements("run", [], [p])  # type: ignore[arg-type]
-    try:
+    with pytest.raises(td.InputError) as info:
         bind_placements("run", ["b", "a"], {})
-    except td.InputError as e:
-        assert e.missing == ("a", "b")
+    assert info.value.missing == ("a", "b")
 
 
 async def test_bind_limiters() -> None:
@@ -348,7 +346,7 @@ async def test_wait_future_results_and_errors() -> None:
         assert await td.wait_future(done) == 4  # already done: no parking
         with pytest.raises(Boom):
             await td.wait_future(pool.submit(boom, 1))
-        with pytest.raises(TypeError, match="future must be a concurrent.futures.Future"):
+        with pytest.raises(TypeError, match=r"future must be a concurrent\.futures\.Future"):
             await td.wait_future(3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="on_cancel must be one of 'abandon', 'wait'"):
             await td.wait_future(pool.submit(add, 1, 2), on_cancel="kill")
@@ -462,4 +460,160 @@ async def test_thread_executor_call_and_chunk(pool1: cf.ThreadPoolExecutor) -> N
             await p.call_chunk(half, [0], 0, [2, 3], node="h")
         # a lock is fine on a thread pool: nothing is pickled
         assert await p.call(lambda lk: lk.locked(), (threading.Lock(),)) is False
+    assert info.value.__notes__ == ["trio_dag: raised by map element 1 of node 'h'"]
+
+
+# ---------------------------------------------------------------- processes
+
+
+async def test_process_call_results_and_exception_types() -> None:
+    p = td.InProcess()
+    with trio.fail_after(60):
+        assert await p.call(add, (2, 3), node="adder") == 5
+        assert await p.call(pid_of, ()) != os.getpid()
+        assert await p.call(lambda x: x * 2, (21,)) == 42  # cloudpickle: lambdas travel
+        with pytest.raises(Boom, match="bad 1"):
+            await p.call(boom, (1,))
+
+
+async def test_process_retry_runs_the_function_again(tmp_path: Path) -> None:
+    counter = str(tmp_path / "runs")
+    p = td.InProcess()
+    with trio.fail_after(60):
+        for attempt in (1, 2):  # as the runtime's retry loop calls it
+            try:
+                result = await p.call(flaky, (counter,), node="flaky")
+                break
+            except Boom:
+                assert attempt == 1
+    assert result == "ok after 2 runs"
+
+
+async def test_process_cancel_kills_the_worker(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    overruns: list[str] = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def attempt() -> None:
+                with pytest.raises(trio.TooSlowError):
+                    with trio.fail_after(30):
+                        cancel_me.append(trio.CancelScope())
+                        with cancel_me[0]:
+                            await td.InProcess().call(
+                                write_pid_and_hang, (str(pid_file),), on_overrun=overruns.append
+                            )
+                        raise trio.TooSlowError  # the inner scope was cancelled
+
+            cancel_me: list[trio.CancelScope] = []
+            nursery.start_soon(attempt)
+            await _until_exists(pid_file)
+            pid = int(pid_file.read_text())
+            assert _pid_alive(pid)
+            t0 = trio.current_time()
+            cancel_me[0].cancel()
+        assert trio.current_time() - t0 < 10  # not the 60 s the body sleeps
+    assert not _pid_alive(pid)  # killed and reaped
+    assert overruns == []  # a kill interrupts: nothing to report
+
+
+async def test_process_chunk_in_one_worker_call() -> None:
+    p = td.InProcess()
+    with trio.fail_after(60):
+        out = await p.call_chunk(add, [0, 100], 0, list(range(5)), node="plus")
+        assert out == [100, 101, 102, 103, 104]
+        pids = await p.call_chunk(pid_of, [None], 0, [1, 2, 3])
+        assert len(set(pids)) == 1  # one call, one worker
+        with pytest.raises(Boom, match="odd 3") as info:
+            await p.call_chunk(half, [None], 0, [2, 3, 4], first=10, node="halve")
+    assert info.value.__notes__ == ["trio_dag: raised by map element 11 of node 'halve'"]
+
+
+def _process_placements() -> list[Any]:
+    return [
+        pytest.param(lambda: td.InProcess(), id="InProcess"),
+        pytest.param(lambda: td.InExecutor(_spawn_pool()), id="ProcessPoolExecutor"),
+    ]
+
+
+_POOLS: list[cf.ProcessPoolExecutor] = []
+
+
+def _spawn_pool() -> cf.ProcessPoolExecutor:
+    if not _POOLS:
+        _POOLS.append(cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")))
+    return _POOLS[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shutdown_pools() -> Iterator[None]:
+    yield
+    for pool in _POOLS:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("make", _process_placements())
+async def test_serialization_errors_name_the_node_and_the_part(make: Any) -> None:
+    p = make()
+    lock = threading.Lock()
+    with trio.fail_after(60):
+        with pytest.raises(td.SerializationError) as info:
+            await p.call(add, (1, lock), node="adder")
+        e = info.value
+        assert (e.node, e.part, e.argument) == ("adder", "argument", "b")
+        assert str(e).startswith("node 'adder': argument 'b' (a lock) cannot be pickled for ")
+        assert "cannot pickle '_thread.lock' object" in str(e)
+        assert isinstance(e.__cause__, TypeError)
+
+        with pytest.raises(td.SerializationError) as info:
+            await p.call(lambda x: lock, (1,), node="closure")
+        assert (info.value.part, info.value.node) == ("function", "closure")
+        assert "or a value its closure holds" in str(info.value)
+
+        with pytest.raises(td.SerializationError) as info:
+            await p.call(make_lock, (None,), node="maker")
+        e = info.value
+        assert (e.node, e.part, e.index) == ("maker", "result", None)
+        assert str(e).startswith("node 'maker': its return value (a lock: TypeError: cannot")
+
+        with pytest.raises(td.SerializationError) as info:
+            await p.call(add, (Unloadable(), 1))
+        e = info.value
+        assert (e.node, e.part) == (None, "call")
+        assert str(e).startswith("a placed call: the worker of ")
+        assert "RuntimeError: cannot be rebuilt here" in str(e)
+
+        with pytest.raises(td.SerializationError) as info:
+            await p.call_chunk(add, [None, 1], 0, [1, 2, lock], first=5, node="m")
+        e = info.value
+        assert (e.part, e.argument, e.index) == ("element", "a", 7)
+        assert str(e).startswith("node 'm': element 7 of argument 'a' (a lock) cannot be")
+
+        with pytest.raises(td.SerializationError) as info:
+            await p.call_chunk(lock_for_odd, [None], 0, [2, 4, 5], first=1, node="m")
+        e = info.value
+        assert (e.part, e.index) == ("result", 3)
+        assert str(e).startswith("node 'm': the result of map element 3 (a lock: ")
+
+        assert await p.call(add, (1, 2)) == 3  # the placement still works
+
+
+async def test_a_result_that_cannot_be_unpickled_here_is_named(tmp_path: Path) -> None:
+    with trio.fail_after(60), pytest.raises(td.SerializationError) as info:
+        await td.InProcess().call(Unloadable, (), node="maker")
+    assert (info.value.part, info.value.node) == ("result", "maker")
+    assert "could not be unpickled here" in str(info.value)
+
+
+async def test_process_pool_executor_results_errors_and_chunks() -> None:
+    p = td.InExecutor(_spawn_pool())
+    assert p.serializes
+    with trio.fail_after(60):
+        assert await p.call(add, (2, 3)) == 5
+        assert await p.call(pid_of, ()) != os.getpid()
+        with pytest.raises(Boom, match="bad 2"):
+            await p.call(boom, (2,))
+        assert await p.call_chunk(add, [0, 1], 0, [1, 2]) == [2, 3]
+        with pytest.raises(Boom) as info:
+            await p.call_chunk(half, [0], 0, [2, 3], node="h")
     assert info.value.__notes__ == ["trio_dag: raised by map element 1 of node 'h'"]

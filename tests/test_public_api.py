@@ -135,6 +135,7 @@ def test_exception_hierarchy_is_as_documented() -> None:
         td.InputError,
         td.MapError,
         td.RunFailed,
+        td.SerializationError,
     ):
         assert issubclass(exc, td.DAGError)
     for exc in (
@@ -148,3 +149,4 @@ def test_exception_hierarchy_is_as_documented() -> None:
     assert issubclass(td.InvalidOptionError, ValueError)
     assert issubclass(td.InputError, ValueError)
     assert issubclass(td.MapError, TypeError)
+    assert issubclass(td.SerializationError, TypeError)

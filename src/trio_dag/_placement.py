@@ -36,6 +36,7 @@ are not reported.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import importlib
 import inspect
@@ -211,7 +212,9 @@ class InThread(Placement):
                 state[0] = 2
 
         try:
-            return await trio.to_thread.run_sync(body, abandon_on_cancel=True, limiter=self.limiter)
+            return await trio.to_thread.run_sync(
+                body, abandon_on_cancel=True, limiter=self.limiter
+            )
         finally:
             if state[0] == 1:  # cancelled while the body runs: it is left running
                 on_overrun("abandon")
@@ -404,8 +407,8 @@ class InExecutor(Placement):
         if self._dask:
             # A key of its own per call: Dask's default (pure=True) would give a
             # retry of the same call the failed task back instead of running it.
-            key = f"{node or 'trio_dag'}-{uuid.uuid4().hex}"
-            return self.executor.submit(_run_pickled, payload, key=key)
+            submit: Callable[..., cf.Future[Any]] = self.executor.submit
+            return submit(_run_pickled, payload, key=f"{node or 'trio_dag'}-{uuid.uuid4().hex}")
         return self.executor.submit(_run_pickled, payload)
 
     async def call(
@@ -444,7 +447,9 @@ class InExecutor(Placement):
             future = self.executor.submit(_chunk, *job_args)
             chunk: list[Any] = await _wait(future, self._wait, on_overrun)
             return chunk
-        payload = _payload(self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first)
+        payload = _payload(
+            self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first
+        )
         future = self._submit_pickled(payload, node)
         try:
             raw = await _wait(future, self._wait, on_overrun)
@@ -519,10 +524,8 @@ async def _wait(future: cf.Future[Any], wait: bool, on_overrun: OverrunCallback 
         trio.lowlevel.reschedule(task, outcome.capture(pending_cancel))
 
     def on_done(_: cf.Future[Any]) -> None:  # in whichever thread completed the future
-        try:
+        with contextlib.suppress(trio.RunFinishedError):  # the run is gone: nobody waits
             run_sync_soon(resume)
-        except trio.RunFinishedError:  # pragma: no cover - the run is gone; nobody waits
-            pass
 
     def abort(raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
         nonlocal parked, pending_cancel
