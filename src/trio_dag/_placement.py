@@ -16,7 +16,7 @@ node=name, on_overrun=cb)``, or, for a chunk of map elements,
 ``await placement.call_chunk(fn, args, map_index, elements, first=k, node=name)``.
 
 Process and cluster calls are pickled here, once, into one ``bytes``
-payload (cloudpickle when installed, else pickle): a failure is then known
+payload (pickle, or cloudpickle where pickle cannot): a failure is then known
 to be ours and is reported as a :class:`~trio_dag.SerializationError` naming
 the node and the argument; the worker pickles the return value itself, so an
 unpicklable result is named too (on Dask it would otherwise hang the
@@ -41,6 +41,7 @@ import functools
 import importlib
 import inspect
 import pickle
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
@@ -274,7 +275,7 @@ class InProcess(Placement):
         ImportError: trio-parallel is not installed.
     """
 
-    __slots__ = ("_run_sync", "limiter", "on_cancel")
+    __slots__ = ("_dumps", "_run_sync", "limiter", "on_cancel")
     serializes = True
 
     def __init__(
@@ -290,6 +291,7 @@ class InProcess(Placement):
                 f"{where} needs the trio-parallel package: pip install 'trio-dag[process]'"
             ) from exc
         self._run_sync: Callable[..., Any] = trio_parallel.run_sync
+        self._dumps = _pickler(not _main_is_importable())[0]
 
     def __repr__(self) -> str:
         lim = "" if self.limiter is None else f", limiter={self.limiter!r}"
@@ -304,7 +306,7 @@ class InProcess(Placement):
         on_overrun: OverrunCallback | None = None,
     ) -> Any:
         """Run ``fn(*args)`` in a worker process (see :meth:`Placement.call`)."""
-        payload = _payload(self, node, fn, args, (fn, tuple(args)))
+        payload = _payload(self._dumps, self, node, fn, args, (fn, tuple(args)))
         try:
             raw = await self._run_sync(
                 _run_pickled, payload, kill_on_cancel=True, limiter=self.limiter
@@ -326,7 +328,9 @@ class InProcess(Placement):
     ) -> list[Any]:
         """Run a chunk of map elements in one worker call (see :meth:`Placement.call_chunk`)."""
         job = (_chunk, (fn, tuple(fixed_args), map_index, list(elements), first, node))
-        payload = _payload(self, node, fn, fixed_args, job, map_index, elements, first)
+        payload = _payload(
+            self._dumps, self, node, fn, fixed_args, job, map_index, elements, first
+        )
         try:
             raw = await self._run_sync(
                 _run_pickled, payload, kill_on_cancel=True, limiter=self.limiter
@@ -374,7 +378,7 @@ class InExecutor(Placement):
         ValueError: ``on_cancel`` is not one of the choices.
     """
 
-    __slots__ = ("_dask", "_wait", "executor", "on_cancel", "serializes")
+    __slots__ = ("_dask", "_dumps", "_wait", "executor", "on_cancel", "serializes")
 
     def __init__(
         self, executor: cf.Executor, on_cancel: str = "abandon", serialize: bool | None = None
@@ -399,6 +403,7 @@ class InExecutor(Placement):
         )
         cls = type(executor)
         self._dask = cls.__module__.startswith("distributed.") and cls.__name__ == "ClientExecutor"
+        self._dumps = _pickler(self._dask or not _main_is_importable())[0]
 
     def __repr__(self) -> str:
         return f"InExecutor({self.executor!r}, on_cancel={self.on_cancel!r})"
@@ -422,7 +427,7 @@ class InExecutor(Placement):
         """Submit ``fn(*args)`` and await its future (see :meth:`Placement.call`)."""
         if not self.serializes:
             return await _wait(self.executor.submit(fn, *args), self._wait, on_overrun)
-        payload = _payload(self, node, fn, args, (fn, tuple(args)))
+        payload = _payload(self._dumps, self, node, fn, args, (fn, tuple(args)))
         future = self._submit_pickled(payload, node)
         try:
             raw = await _wait(future, self._wait, on_overrun)
@@ -448,7 +453,7 @@ class InExecutor(Placement):
             chunk: list[Any] = await _wait(future, self._wait, on_overrun)
             return chunk
         payload = _payload(
-            self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first
+            self._dumps, self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first
         )
         future = self._submit_pickled(payload, node)
         try:
@@ -573,14 +578,40 @@ def _chunk(
 
 
 @functools.cache
-def _pickler() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
-    """(dumps, loads): cloudpickle when installed (closures, lambdas), else pickle."""
+def _pickler(
+    main_by_value: bool = False,
+) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """(dumps, loads): pickle first (fast, C), cloudpickle when pickle cannot.
+
+    cloudpickle (when installed) takes over when pickle fails (lambdas,
+    closures, local classes) and, with ``main_by_value``, when pickle would
+    refer to ``__main__``, which the worker may not have: a Dask worker
+    never has ours, and a spawned process has it only when ``__main__`` is
+    a file it can import again (not a notebook or a REPL). Dask decides
+    the same way.
+    """
+    fast = functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         cloudpickle = importlib.import_module("cloudpickle")
     except ImportError:  # pragma: no cover - cloudpickle comes with the extras
-        return functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL), pickle.loads
-    dumps: Callable[..., bytes] = cloudpickle.dumps
-    return functools.partial(dumps, protocol=pickle.HIGHEST_PROTOCOL), pickle.loads
+        return fast, pickle.loads
+    slow: Callable[[Any], bytes] = functools.partial(
+        cloudpickle.dumps, protocol=pickle.HIGHEST_PROTOCOL
+    )
+
+    def dumps(obj: Any) -> bytes:
+        try:
+            out = fast(obj)
+        except Exception:
+            return slow(obj)
+        return slow(obj) if main_by_value and b"__main__" in out else out
+
+    return dumps, pickle.loads
+
+
+def _main_is_importable() -> bool:
+    """Whether a spawned worker can import our ``__main__`` again (it is a file)."""
+    return getattr(sys.modules.get("__main__"), "__file__", None) is not None
 
 
 class _RemoteSerializationError(Exception):
@@ -617,6 +648,7 @@ def _run_pickled(payload: bytes) -> bytes:
 
 
 def _payload(
+    dumps: Callable[[Any], bytes],
     placement: Placement,
     node: str | None,
     fn: Callable[..., Any],
@@ -627,11 +659,10 @@ def _payload(
     first: int = 0,
 ) -> bytes:
     """Pickle ``job``; on failure find and name the culprit."""
-    dumps = _pickler()[0]
     try:
         return dumps(job)
     except Exception as exc:
-        raise _diagnose(exc, placement, node, fn, args, map_index, elements, first) from exc
+        raise _diagnose(exc, dumps, placement, node, fn, args, map_index, elements, first) from exc
 
 
 def _where(node: str | None) -> str:
@@ -640,6 +671,7 @@ def _where(node: str | None) -> str:
 
 def _diagnose(
     exc: Exception,
+    dumps: Callable[[Any], bytes],
     placement: Placement,
     node: str | None,
     fn: Callable[..., Any],
@@ -649,7 +681,6 @@ def _diagnose(
     first: int,
 ) -> SerializationError:
     """The :class:`SerializationError` naming which part of a call does not pickle."""
-    dumps = _pickler()[0]
 
     def fails(obj: Any) -> Exception | None:
         try:
