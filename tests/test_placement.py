@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -617,3 +618,19 @@ async def test_process_pool_executor_results_errors_and_chunks() -> None:
         with pytest.raises(Boom) as info:
             await p.call_chunk(half, [0], 0, [2, 3], node="h")
     assert info.value.__notes__ == ["trio_dag: raised by map element 1 of node 'h'"]
+
+
+async def test_arguments_of_a_function_without_signature_are_named_by_position(
+    pool1: cf.ThreadPoolExecutor,
+) -> None:
+    p = td.InExecutor(pool1, serialize=True)  # pickled although it is a thread pool
+    with pytest.raises(td.SerializationError, match=r"^node 'm': argument '#1' \(a lock\)"):
+        await p.call(max, (1, threading.Lock()), node="m")
+
+
+def test_in_process_without_trio_parallel_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "trio_parallel", None)  # import now fails
+    with pytest.raises(ImportError, match=r"pip install 'trio-dag\[process\]'"):
+        td.InProcess()
