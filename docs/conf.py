@@ -98,7 +98,8 @@ if not INTERSPHINX:
     nitpick_ignore_regex += [
         (
             r"py:.*",
-            r"(trio|outcome|collections|typing|random|contextvars|contextlib|enum|os|pathlib)"
+            r"(trio|outcome|collections|typing|random|contextvars|contextlib|enum|os|pathlib"
+            r"|concurrent)"
             r"(\..*)?",
         ),
         (

@@ -141,6 +141,7 @@ def test_exception_hierarchy_is_as_documented() -> None:
         td.InputError,
         td.MapError,
         td.RunFailed,
+        td.SerializationError,
     ):
         assert issubclass(exc, td.DAGError)
     for exc in (
@@ -154,6 +155,7 @@ def test_exception_hierarchy_is_as_documented() -> None:
     assert issubclass(td.InvalidOptionError, ValueError)
     assert issubclass(td.InputError, ValueError)
     assert issubclass(td.MapError, TypeError)
+    assert issubclass(td.SerializationError, TypeError)
 
 
 @pytest.mark.parametrize(

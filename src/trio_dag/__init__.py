@@ -18,9 +18,15 @@ from ._exceptions import InputError as InputError
 from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
+from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._instrument import Instrument as Instrument
+from ._placement import InExecutor as InExecutor
+from ._placement import InProcess as InProcess
+from ._placement import InThread as InThread
+from ._placement import Placement as Placement
+from ._placement import wait_future as wait_future
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
 from ._result import RunResult as RunResult
@@ -43,6 +49,9 @@ __all__ = [
     "DAGError",
     "DuplicateNodeError",
     "Graph",
+    "InExecutor",
+    "InProcess",
+    "InThread",
     "Input",
     "InputError",
     "Instrument",
@@ -53,11 +62,13 @@ __all__ = [
     "NodeFunction",
     "NodeStatus",
     "Parallel",
+    "Placement",
     "RetryPolicy",
     "RunFailed",
     "RunResult",
     "RunStatus",
     "Sequential",
+    "SerializationError",
     "StreamResults",
     "Supervisor",
     "UnknownDependencyError",
@@ -65,6 +76,7 @@ __all__ = [
     "get",
     "input",
     "node",
+    "wait_future",
 ]
 
 

@@ -14,6 +14,7 @@ The hierarchy, as a tree::
     │                                it is a node option, found as the DAG is defined)
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
+    ├── SerializationError           a placed call could not be pickled (also a TypeError)
     └── RunFailed                    a run did not complete; .result keeps what did
                                      (defined beside RunResult in trio_dag's results layer)
 
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "SerializationError",
     "UnknownDependencyError",
 ]
 
@@ -217,3 +219,38 @@ class InputError(DAGError, ValueError):
 
 class MapError(DAGError, TypeError):
     """The value a map node maps over is not iterable."""
+
+
+class SerializationError(DAGError, TypeError):
+    """A placed node's call could not cross to a worker process or cluster.
+
+    Raised instead of a bare ``PicklingError`` (or ``TypeError: cannot
+    pickle ...``) from deep inside a backend, naming what could not be
+    pickled, or unpickled on the other side. The original error is
+    ``__cause__``. Calls on threads never serialize, so never raise it.
+
+    Attributes:
+        node: the node's name, or ``None`` when the call did not say.
+        part: what failed: ``"function"`` (the node function or a value its
+            closure holds), ``"argument"``, ``"element"`` (one element of a
+            map chunk), ``"result"`` (the value the function returned),
+            or ``"call"`` (the call could not be unpickled in the worker).
+        argument: the argument's name for ``"argument"`` and ``"element"``,
+            else ``None``.
+        index: the map element's index for ``"element"``, else ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str | None,
+        part: str,
+        argument: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.node = node
+        self.part = part
+        self.argument = argument
+        self.index = index
