@@ -5,6 +5,7 @@ The whole public API is re-exported here; everything else is private.
 
 from ._dag import DAG as DAG
 from ._declare import Input as Input
+from ._declare import MapNodeFunction as MapNodeFunction
 from ._declare import Node as Node
 from ._declare import NodeFunction as NodeFunction
 from ._declare import get as get
@@ -19,6 +20,7 @@ from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
 from ._exceptions import SerializationError as SerializationError
+from ._exceptions import TypeMismatchError as TypeMismatchError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._instrument import Instrument as Instrument
@@ -58,6 +60,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "MapNodeFunction",
     "Node",
     "NodeFunction",
     "NodeStatus",
@@ -71,6 +74,7 @@ __all__ = [
     "SerializationError",
     "StreamResults",
     "Supervisor",
+    "TypeMismatchError",
     "UnknownDependencyError",
     "current_attempt",
     "get",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import trio
 
@@ -29,6 +29,7 @@ from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._strategies import Strategy
 from ._stream import StreamResults, open_stream
 from ._supervise import Supervisor
+from ._typecheck import check_types
 from ._validate import reject
 
 __all__ = ["DAG", "DAGMeta"]
@@ -77,14 +78,15 @@ class DAGMeta(type):
             cls.graph = compiled  # type: ignore[attr-defined]
             cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
             return cls
-        nodes: dict[str, NodeFunction] = {}
+        nodes: dict[str, NodeFunction[Any, Any]] = {}
         inputs: dict[str, Input] = {}
         for base in reversed(cls.__mro__[1:]):
             if getattr(base, "_dsl_nodes", {}) is None:
                 raise DAGDefinitionError(
                     f"DAG {name!r} subclasses {base.__name__!r}, which was built by "
-                    f"DAG.from_nodes(); its nodes are not class attributes, so a subclass "
-                    f"cannot extend them: build the whole graph with from_nodes() instead",
+                    f"DAG.from_nodes() or extend(); its nodes are not class attributes, so "
+                    f"a class body cannot extend them: add nodes with "
+                    f"{base.__name__}.extend(name, nodes) instead",
                     dag=name,
                 )
             nodes.update(getattr(base, "_dsl_nodes", {}))
@@ -116,7 +118,9 @@ class DAGMeta(type):
         specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
         cls._dsl_nodes = nodes  # type: ignore[attr-defined]
         cls._dsl_inputs = inputs  # type: ignore[attr-defined]
-        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()})  # type: ignore[attr-defined]
+        graph = Graph(name, specs, {k: v.default for k, v in inputs.items()})
+        check_types(name, graph._specs)
+        cls.graph = graph  # type: ignore[attr-defined]
         return cls
 
     def __init__(
@@ -181,39 +185,67 @@ class DAG(metaclass=DAGMeta):
                 f"from_nodes(): the DAG name must be a non-empty string, got {name!r}",
                 dag=str(name),
             )
-        if isinstance(inputs, Mapping):
-            declared = {}
-            for k, v in inputs.items():
-                if not isinstance(v, Input):
-                    raise DAGDefinitionError(
-                        f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), "
-                        f"got {v!r}",
-                        dag=name,
-                    )
-                declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = (
-                    v.default
-                )
-        else:
-            if isinstance(inputs, str):
-                inputs = (inputs,)
-            declared = {}
-            for k in inputs:
-                check_name(name, k, "input", identifier=False, reserved=RESERVED)
-                if k in declared:
-                    raise DuplicateNodeError(
-                        f"DAG {name!r} declares input {k!r} twice", dag=name, node=k
-                    )
-                declared[k] = NO_DEFAULT
+        declared = _declared_inputs(name, inputs)
         if supervisor is not None and not isinstance(supervisor, Supervisor):
             raise DAGDefinitionError(
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
                 dag=name,
             )
         graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared)
+        check_types(name, graph._specs)
         ns: dict[str, Any] = {"__qualname__": name}
         if supervisor is not None:
             ns["supervisor"] = supervisor
         return DAGMeta(name, (DAG,), ns, compiled=graph)  # type: ignore[return-value]
+
+    @classmethod
+    def extend(
+        cls,
+        name: str,
+        nodes: Iterable[Node],
+        inputs: Iterable[str] | Mapping[str, Input] = (),
+    ) -> type[Self]:
+        """A new DAG class: this DAG's nodes and inputs, plus generated ones.
+
+        The new nodes are :class:`Node` specs, as for :meth:`from_nodes`; they
+        may depend on this DAG's nodes and inputs (and on each other), and
+        the whole graph is validated like any other: unknown names with a
+        "did you mean", cycles, duplicates, options, types. The new class is
+        a subclass of this one, so this DAG's typed handles
+        (``result[Report.summary]``) and supervisor work on it too; this DAG
+        is unchanged.
+
+        Args:
+            name: the new DAG's name.
+            nodes: the nodes to add.
+            inputs: inputs to add, as for :meth:`from_nodes`.
+
+        Returns:
+            A new subclass of this DAG, validated and compiled.
+
+        Raises:
+            DAGDefinitionError: (a subclass of it) the extended graph is invalid.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidNodeError(
+                f"{cls.__name__}.extend(): the DAG name must be a non-empty string, got {name!r}",
+                dag=str(name),
+            )
+        base = cls.graph
+        declared = dict(zip(base.inputs, base._defaults, strict=True))
+        for k, v in _declared_inputs(name, inputs).items():
+            if k in declared:
+                raise DuplicateNodeError(
+                    f"DAG {name!r}: input {k!r} is declared by {cls.__name__!r} already",
+                    dag=name,
+                    node=k,
+                )
+            declared[k] = v
+        specs = [*base._specs, *specs_from_nodes(name, nodes, RESERVED)]
+        graph = Graph(name, specs, declared)
+        check_types(name, graph._specs)
+        ns: dict[str, Any] = {"__qualname__": name, "__doc__": cls.__doc__}
+        return DAGMeta(name, (cls,), ns, compiled=graph)  # type: ignore[return-value]
 
     @classmethod
     async def run(
@@ -390,6 +422,28 @@ class DAG(metaclass=DAGMeta):
             ordered=ordered,
             on_item_failure=on_item_failure,
         )
+
+
+def _declared_inputs(name: str, inputs: Iterable[str] | Mapping[str, Input]) -> dict[str, Any]:
+    """Input names (all required) or declarations, checked: name -> default."""
+    declared: dict[str, Any] = {}
+    if isinstance(inputs, Mapping):
+        for k, v in inputs.items():
+            if not isinstance(v, Input):
+                raise DAGDefinitionError(
+                    f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), got {v!r}",
+                    dag=name,
+                )
+            declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = v.default
+        return declared
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    for k in inputs:
+        check_name(name, k, "input", identifier=False, reserved=RESERVED)
+        if k in declared:
+            raise DuplicateNodeError(f"DAG {name!r} declares input {k!r} twice", dag=name, node=k)
+        declared[k] = NO_DEFAULT
+    return declared
 
 
 RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("__")) | {"graph"}

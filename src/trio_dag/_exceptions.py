@@ -7,6 +7,8 @@ The hierarchy, as a tree::
     │   ├── CycleError               the dependencies form a cycle (.cycle holds the path)
     │   ├── UnknownDependencyError   a parameter or dep names no node and no input
     │   ├── DuplicateNodeError       two nodes (or a node and an input) share a name
+    │   ├── TypeMismatchError        a dependency's declared return type can never be
+    │   │                            what the parameter receiving it declares
     │   └── InvalidNodeError         not an async function, bad name, bad parameters
     ├── InvalidOptionError           a bad value for an option or argument, wherever it is
     │                                given (also a ValueError; also a TypeError when the
@@ -37,6 +39,7 @@ __all__ = [
     "InvalidOptionError",
     "MapError",
     "SerializationError",
+    "TypeMismatchError",
     "UnknownDependencyError",
 ]
 
@@ -99,17 +102,71 @@ class UnknownDependencyError(DAGDefinitionError):
     """
 
     def __init__(
-        self, dag: str, node: str, dependency: str, suggestion: str | None, *, via: str = ""
+        self,
+        dag: str,
+        node: str,
+        dependency: str,
+        suggestion: str | None,
+        *,
+        via: str = "",
+        nodes_only: bool = False,
     ) -> None:
         self.dependency = dependency
         self.suggestion = suggestion
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        isnt = "is not a node" if nodes_only else "is neither a node nor a declared input"
         super().__init__(
-            f"node {node!r} of DAG {dag!r} depends on {dependency!r}{via}, "
-            f"which is neither a node nor a declared input{hint}",
+            f"node {node!r} of DAG {dag!r} depends on {dependency!r}{via}, which {isnt}{hint}",
             dag=dag,
             node=node,
         )
+
+
+class TypeMismatchError(DAGDefinitionError):
+    """A node's parameter is annotated with a class that its dependency's
+    declared return type can never be.
+
+    Checked when the DAG is defined, only where both annotations are plain
+    classes (see :ref:`type-checks`); anything the check cannot decide is
+    allowed.
+
+    Attributes:
+        parameter: the parameter that receives the value.
+        dependency: the node that produces it.
+        expected: the parameter's class.
+        got: the class the dependency declares it returns (``list`` for a
+            map node).
+    """
+
+    def __init__(
+        self,
+        dag: str,
+        node: str,
+        parameter: str,
+        dependency: str,
+        *,
+        expected: type,
+        got: type,
+        map_node: bool = False,
+    ) -> None:
+        self.parameter = parameter
+        self.dependency = dependency
+        self.expected = expected
+        self.got = got
+        what = "is a map node, whose value is a list" if map_node else f"returns {_name(got)}"
+        via = "" if parameter == dependency else f" (from dependency {dependency!r})"
+        super().__init__(
+            f"node {node!r} of DAG {dag!r}: parameter {parameter!r}{via} is annotated "
+            f"{_name(expected)}, but {dependency!r} {what}; neither class is a subclass "
+            f"of the other, so the value cannot be what the parameter expects: fix the "
+            f"annotation of one of them",
+            dag=dag,
+            node=node,
+        )
+
+
+def _name(t: type) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 class DuplicateNodeError(DAGDefinitionError):

@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._exceptions import CycleError, DuplicateNodeError, InputError, UnknownDependencyError
+from ._exceptions import (
+    CycleError,
+    DAGDefinitionError,
+    DuplicateNodeError,
+    InputError,
+    InvalidNodeError,
+    UnknownDependencyError,
+)
 from ._validate import reject
 
 if TYPE_CHECKING:
@@ -45,6 +52,10 @@ class NodeSpec:
         retry: the node's retry policy, if any.
         timeout: seconds per attempt, if any.
         map_over: index into ``deps`` of the dependency to map over, if any.
+        after: names of the nodes it runs after without reading them
+            (order-only dependencies).
+        collect: for a map node, whether failed elements are collected
+            (``on_element_failure="collect"``) instead of failing the node.
     """
 
     name: str
@@ -55,6 +66,8 @@ class NodeSpec:
     retry: RetryPolicy | None = None
     timeout: float | None = None
     map_over: int | None = None
+    after: tuple[str, ...] = ()
+    collect: bool = False
 
 
 @final
@@ -75,6 +88,7 @@ class Graph:
     """
 
     __slots__ = (
+        "_collect",
         "_defaults",
         "_dependents",
         "_fns",
@@ -145,6 +159,12 @@ class Graph:
                     slots.append(j)
                     nd.append(j)
                     dependents[j].append(i)
+            for dep in spec.after:  # order-only: waited for, never read
+                j = index.get(dep)
+                if j is None:
+                    raise _unknown_after(name, spec, dep, index, input_slot)
+                nd.append(j)
+                dependents[j].append(i)
             slot_deps.append(tuple(slots))
             node_deps.append(tuple(nd))
 
@@ -176,6 +196,7 @@ class Graph:
         self._policies = tuple(s.retry for s in specs)
         self._timeouts = tuple(s.timeout for s in specs)
         self._maps = tuple(s.map_over for s in specs)
+        self._collect = tuple(s.collect for s in specs)
         self._plain = tuple(
             s.retry is None and s.timeout is None and s.map_over is None for s in specs
         )
@@ -246,12 +267,14 @@ class Graph:
         return [given.get(k, d) for k, d in zip(names, defaults, strict=True)]
 
     def dependencies(self, name: str) -> tuple[str, ...]:
-        """Names a node reads, nodes and inputs, in argument order.
+        """Names a node depends on: those it reads, nodes and inputs, in argument
+        order, then the nodes it only runs after (``after=``).
 
         Raises:
             KeyError: ``name`` is not a node of this graph.
         """
-        return self._specs[self._ix(name)].deps
+        spec = self._specs[self._ix(name)]
+        return spec.deps + spec.after if spec.after else spec.deps
 
     def dependents(self, name: str) -> tuple[str, ...]:
         """Names of the nodes that depend directly on node ``name``.
@@ -280,6 +303,7 @@ class Graph:
         lines += [f'    {ids[name]}["{_esc_mermaid(name)}"]' for name in self.nodes]
         for spec in self._specs:
             lines += [f"    {ids[dep]} --> {ids[spec.name]}" for dep in spec.deps]
+            lines += [f"    {ids[dep]} -.-> {ids[spec.name]}" for dep in spec.after]
         return "\n".join(lines) + "\n"
 
     def to_dot(self) -> str:
@@ -294,6 +318,10 @@ class Graph:
         lines += [f"    {_esc_dot(name)} [shape=box];" for name in self.nodes]
         for spec in self._specs:
             lines += [f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)};" for dep in spec.deps]
+            lines += [
+                f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)} [style=dashed];"
+                for dep in spec.after
+            ]
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -340,6 +368,23 @@ def _unknown(
     close = difflib.get_close_matches(dep, [x for x in known if x != spec.name], n=1)
     via = spec.via[k] if spec.via else ""
     return UnknownDependencyError(dag, spec.name, dep, close[0] if close else None, via=via)
+
+
+def _unknown_after(
+    dag: str, spec: NodeSpec, dep: str, index: Mapping[str, int], inputs: Mapping[str, int]
+) -> DAGDefinitionError:
+    if dep in inputs:
+        return InvalidNodeError(
+            f"node {spec.name!r} of DAG {dag!r} lists input {dep!r} in after=; after= "
+            f"names nodes to wait for, and an input is there before any node starts: "
+            f"remove it (or read it as a dependency)",
+            dag=dag,
+            node=spec.name,
+        )
+    close = difflib.get_close_matches(dep, [x for x in index if x != spec.name], n=1)
+    return UnknownDependencyError(
+        dag, spec.name, dep, close[0] if close else None, via=" (in after=)", nodes_only=True
+    )
 
 
 def _levels_or_cycle(

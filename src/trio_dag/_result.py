@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
 
 import outcome
 import trio
 
+from ._declare import MapNodeFunction, NodeFunction
 from ._exceptions import DAGError
 
 if TYPE_CHECKING:
     from ._graph import Graph
 
 __all__ = ["NodeStatus", "RunFailed", "RunResult", "RunStatus"]
+
+R = TypeVar("R")
 
 MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
@@ -101,14 +104,38 @@ class RunResult(Mapping[str, Any]):
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     # -- Mapping
-    def __getitem__(self, name: str) -> Any:
-        i = self.graph._index.get(name)
+    @overload
+    def __getitem__(self, name: MapNodeFunction[..., R]) -> list[R]: ...
+    @overload
+    def __getitem__(self, name: NodeFunction[..., R]) -> R: ...
+    @overload
+    def __getitem__(self, name: str) -> Any: ...
+    def __getitem__(self, name: str | NodeFunction[..., Any]) -> Any:
+        """The value of a node, by name or by its typed handle (``result[Report.summary]``).
+
+        Raises:
+            KeyError: no such node, or it has no value (it did not complete).
+        """
+        i = self.graph._index.get(name)  # type: ignore[arg-type]
         if i is None:
-            raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
+            if isinstance(name, NodeFunction):
+                i = self._handle(name)
+            else:
+                raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
         v = self._values[i]
         if v is MISSING:
             raise KeyError(f"node {name!r} has no value: it {_WHY[self._node_statuses()[i]]}")
         return v
+
+    def _handle(self, nf: NodeFunction[..., Any]) -> int:
+        """The index of the node ``nf`` is the handle of, or a KeyError."""
+        g = self.graph
+        i = g._index.get(nf.name) if nf.name is not None else None
+        if i is None or g._specs[i].fn is not nf.fn:
+            i = next((k for k, s in enumerate(g._specs) if s.fn is nf.fn), None)
+        if i is None:
+            raise KeyError(f"{nf!r} is not a node of DAG {g.name!r}")
+        return i
 
     def __iter__(self) -> Iterator[str]:
         names = self.graph.nodes
