@@ -23,7 +23,9 @@ EXAMPLE = ROOT / "tests" / "typing" / "typed_dag.py"
 POSITIONAL = ROOT / "tests" / "typing" / "typed_positional.py"
 SRC = ROOT / "src"
 
-REVEAL = re.compile(r"reveal_type\(.*\)\s*# mypy: (?P<mypy>.+?) \| pyright: (?P<pyright>.+)$")
+REVEAL = re.compile(
+    r"reveal_type\(.*\)\s*# mypy: (?P<mypy>.+?) \| pyright: (?P<pyright>.+?)(  # fmt: skip)?$"
+)
 
 
 def _expected(path: Path) -> tuple[dict[int, dict[str, str]], set[int]]:
@@ -38,7 +40,7 @@ def _expected(path: Path) -> tuple[dict[int, dict[str, str]], set[int]]:
     return reveals, errors
 
 
-def _mypy(path: Path, tmp: Path) -> str:
+def _mypy(paths: list[Path], tmp: Path) -> str:
     env = {**os.environ, "MYPYPATH": str(SRC)}  # this checkout's trio_dag, not an installed one
     out = subprocess.run(
         [
@@ -52,7 +54,7 @@ def _mypy(path: Path, tmp: Path) -> str:
             "--show-column-numbers",
             f"--cache-dir={tmp / 'mypy-cache'}",
             f"--config-file={tmp / 'mypy.ini'}",
-            str(path),
+            *map(str, paths),
         ],
         capture_output=True,
         text=True,
@@ -69,7 +71,11 @@ def _mypy(path: Path, tmp: Path) -> str:
 def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, str]:
     tmp = tmp_path_factory.mktemp("mypy")
     (tmp / "mypy.ini").write_text("[mypy]\n", encoding="utf-8")
-    return {p: _mypy(p, tmp) for p in (EXAMPLE, POSITIONAL)}
+    output = _mypy([EXAMPLE, POSITIONAL], tmp)  # one run: the imports are checked once
+    return {
+        p: "\n".join(line for line in output.splitlines() if p.name in line)
+        for p in (EXAMPLE, POSITIONAL)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +164,43 @@ def _line(diagnostic: dict[str, object]) -> int:
     rng = diagnostic["range"]
     assert isinstance(rng, dict)
     return int(rng["start"]["line"]) + 1
+
+
+# ----------------------------------------------------------------- linters
+
+LINT_EXAMPLE = ROOT / "examples" / "lint_example.py"
+NAMING = 'lint.pep8-naming.staticmethod-decorators = ["trio_dag.node"]'
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated"),
+            *("--select", "N", *args, str(LINT_EXAMPLE)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_pep8_naming_flags_class_body_nodes_by_default() -> None:
+    out = _ruff()
+    assert out.returncode == 1
+    flagged = re.findall(r"N805", out.stdout)
+    assert len(flagged) == 4, out.stdout  # every positional node; not the keyword-only one
+
+
+def test_pep8_naming_passes_them_with_the_documented_setting() -> None:
+    out = _ruff("--config", NAMING)
+    assert out.returncode == 0, out.stdout
+    with_classmethod = _ruff("--config", NAMING.replace("staticmethod", "classmethod"))
+    assert "N804" in with_classmethod.stdout  # the tempting other setting trades N805 for N804
+
+
+def test_pyproject_carries_the_setting_ci_lints_with() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'staticmethod-decorators = ["trio_dag.node"]' in pyproject
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "ruff check --select N examples/lint_example.py" in ci

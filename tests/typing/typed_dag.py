@@ -51,9 +51,7 @@ async def main() -> None:
         reveal_type(pages)  # mypy: list[bytes] | pyright: list[bytes]
         reveal_type(anything)  # mypy: Any | pyright: Any
         reveal_type(direct)  # mypy: str | pyright: str
-        reveal_type(
-            Report.orders
-        )  # mypy: trio_dag._declare.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]
+        reveal_type(Report.orders)  # mypy: trio_dag._declare.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]  # fmt: skip
         length: int = result[Report.summary]  # error
         print(length)
         await Report.summary(users=["ann"])  # error
