@@ -15,7 +15,7 @@ import pytest
 import trio_dag
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-SUBPACKAGES = {"interop", "testing"}  # public subpackages, imported on demand only
+SUBPACKAGES = {"instruments", "interop", "testing"}  # public subpackages, imported on demand only
 
 # ``.. autoclass:: Name`` or ``.. autofunction:: name(explicit signature)``
 AUTO_DIRECTIVE = re.compile(
@@ -120,7 +120,8 @@ def test_subpackages_are_not_imported_by_default() -> None:
     code = (
         "import sys, trio_dag; "
         "print(sorted(m for m in sys.modules "
-        "if m.split('.')[:2] in (['trio_dag', 'testing'], ['trio_dag', 'interop'])))"
+        "if m.split('.')[:2] in (['trio_dag', 'testing'], ['trio_dag', 'interop'],"
+        " ['trio_dag', 'instruments'])))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

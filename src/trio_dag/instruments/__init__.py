@@ -48,10 +48,10 @@ __all__ = [
     "Timeline",
 ]
 
-# name -> (module, the optional extra that brings its dependency)
+# name -> (module, the package it needs, the optional extra that brings it)
 _OPTIONAL = {
-    "ProgressDisplay": ("._progress", "cli"),
-    "OpenTelemetryInstrument": ("._otel", "otel"),
+    "ProgressDisplay": ("._progress", "rich", "cli"),
+    "OpenTelemetryInstrument": ("._otel", "opentelemetry-api", "otel"),
 }
 
 
@@ -59,13 +59,13 @@ def __getattr__(name: str) -> Any:
     """Load the instruments with optional dependencies when first asked for."""
     if name not in _OPTIONAL:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, extra = _OPTIONAL[name]
+    module, package, extra = _OPTIONAL[name]
     try:
         mod = importlib.import_module(module, __name__)
     except ImportError as exc:
         raise ImportError(
-            f"trio_dag.instruments.{name} needs {exc.name!r}, which is not installed; "
-            f"install it with: pip install 'trio-dag[{extra}]'"
+            f"trio_dag.instruments.{name} needs the {package!r} package (importing "
+            f"{exc.name!r} failed); install it with: pip install 'trio-dag[{extra}]'"
         ) from exc
     obj = getattr(mod, name)
     obj.__module__ = __name__

@@ -46,8 +46,9 @@ class ProgressDisplay(Instrument):
     attempt when it is not the first, and ``[done/total]`` elements for a
     map node when the runtime reports elements), how many are done,
     failed and waiting to be retried, and the elapsed time. When the run
-    ends, the display stays with a final line such as
-    ``Report completed in 4.20 s: 12 done, 0 failed, 0 skipped, 1 retry``.
+    ends, the display stays: a head line with the run's status and
+    duration, the failed nodes named, and a final line of counts such as
+    ``12 done, 0 failed, 0 skipped, 1 retry``.
 
     The screen is redrawn by rich's refresh thread ``refresh_per_second``
     times a second; the hooks only update counters (under a lock), so a
@@ -108,6 +109,7 @@ class ProgressDisplay(Instrument):
         self.done = self.failed = self.cancelled = self.skipped = self.retries = 0
         self.running: dict[str, int] = {}
         self.retrying: set[str] = set()
+        self.failed_names: list[str] = []
         self.map_sizes: dict[str, int | None] = {}
         self.elements: dict[str, list[int]] = {}  # node -> [done, failed]
         self.elements_done = self.elements_failed = 0
@@ -132,16 +134,17 @@ class ProgressDisplay(Instrument):
                 f"{len(self.running)} running"
             )
         else:
-            text = (
-                f"{self.dag} {self.status} in {_seconds(self.elapsed)}: {self.done} done, "
-                f"{self.failed} failed, {self.skipped} skipped"
-            )
+            text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped"
             if self.cancelled:
                 text += f", {self.cancelled} cancelled"
             text += f", {self.retries} retr{'y' if self.retries == 1 else 'ies'}"
         if self.elements_done or self.elements_failed:
             text += f"; elements: {self.elements_done} done, {self.elements_failed} failed"
         return text
+
+    def _names(self, names: list[str]) -> str:
+        more = len(names) - self.max_names
+        return ", ".join(names[: self.max_names]) + (f", +{more} more" if more > 0 else "")
 
     def _running_line(self) -> str:
         names = []
@@ -180,6 +183,8 @@ class ProgressDisplay(Instrument):
             lines: list[RenderableType] = [head]
             if not finished:
                 lines.append(Text("  " + self._running_line(), style="cyan", overflow="ellipsis"))
+            elif self.failed_names:
+                lines.append(Text("  failed: " + self._names(self.failed_names), style="red"))
             lines.append(Text("  " + self.counts_line()))
             return Group(*lines)
 
@@ -239,6 +244,7 @@ class ProgressDisplay(Instrument):
                 else:
                     self.retrying.discard(node)
                     self.failed += 1
+                    self.failed_names.append(node)
 
     def node_cancelled(self, node: str, attempt: int) -> None:
         """Count the node as cancelled."""
