@@ -8,6 +8,7 @@ from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, final
 
 import trio
+import trio.testing
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -44,9 +45,11 @@ class ProgressDisplay(Instrument):
     It counts only the nodes that will actually run (a resumed run's
     completed nodes are not counted), shows which are running (with their
     attempt when it is not the first, and ``[done/total]`` elements for a
-    map node when the runtime reports elements), how many are done,
-    failed and waiting to be retried, and the elapsed time. When the run
-    ends, the display stays: a head line with the run's status and
+    map node when the runtime reports elements), how many are done, failed
+    and being retried (a node that failed an attempt and has another one
+    waiting or running), and the elapsed time (under a virtual clock,
+    ``trio.testing.MockClock``, the run's time at its latest event). When
+    the run ends, the display stays: a head line with the run's status and
     duration, the failed nodes named, and a final line of counts such as
     ``12 done, 0 failed, 0 skipped, 1 retry``.
 
@@ -116,14 +119,19 @@ class ProgressDisplay(Instrument):
         self.t0 = 0.0
         self.wall0 = time.monotonic()
         self.status: str | None = None  # set when the run has finished
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # on the run's clock: at the end, or at the latest event
+        self.virtual = False  # does the run use a MockClock?
 
     def __repr__(self) -> str:
         return f"<ProgressDisplay run={self.run_id} {self.status or 'idle'}>"
 
     def _mine(self) -> bool:
         run = _current_run.get(None)
-        return self.status is None and (run is None or run.run_id == self.run_id)
+        if self.status is None and (run is None or run.run_id == self.run_id):
+            if self.virtual:
+                self.elapsed = trio.current_time() - self.t0
+            return True
+        return False
 
     # -- what a person sees
     def counts_line(self) -> str:
@@ -165,7 +173,9 @@ class ProgressDisplay(Instrument):
             settled = self.done + self.failed + self.cancelled + self.skipped
             total = self.total
             finished = self.status is not None
-            elapsed = self.elapsed if finished else time.monotonic() - self.wall0
+            # under a virtual clock, the run's time at the latest event
+            live = not finished and not self.virtual
+            elapsed = time.monotonic() - self.wall0 if live else self.elapsed
             head = Table.grid(padding=(0, 1))
             title = Text(self.dag or "trio_dag", style="bold")
             if self.status is not None:
@@ -176,6 +186,7 @@ class ProgressDisplay(Instrument):
                 completed=float(settled if not finished or total is None else total),
                 width=30,
                 pulse=total is None and not finished,
+                complete_style="cyan",
                 finished_style="green" if self.status != RunStatus.FAILED.value else "red",
             )
             count = f"{settled}/{total} nodes" if total is not None else f"{settled} nodes"
@@ -201,6 +212,7 @@ class ProgressDisplay(Instrument):
         with self._lock:
             self._reset(run_id, dag, run)
             self.t0 = trio.current_time()
+            self.virtual = isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
             if run is not None:
                 n = len(run.graph.nodes)
                 self.total = sum(1 for v in run.values[:n] if v is MISSING)
