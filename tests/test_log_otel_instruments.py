@@ -348,7 +348,13 @@ async def test_otel_elements_and_cancelled_hook(
     }
     m = by_key[("m", None, 1)]
     for k in (0, 1, 2):
-        assert parent_id(by_key[("m", k, 1)]) == span_id(m)
+        element = by_key[("m", k, 1)]
+        assert parent_id(element) == span_id(m)
+        assert element.end_time is not None
+        assert m.end_time is not None
+        assert element.end_time <= m.end_time  # the open one ended with its node
+    ends = [(s.name, (s.attributes or {}).get("trio_dag.element.index")) for s in spans]
+    assert ends[:4] == [("m", 0), ("m", 1), ("m", 2), ("m", None)]  # m[2] ended with m
     status = {key: (s.attributes or {})["trio_dag.status"] for key, s in by_key.items()}
     assert status == {
         ("m", None, 1): "failed",

@@ -253,6 +253,33 @@ async def test_map_elements_are_events_up_to_max_elements(
     assert {e["tid"] for e in x_events(trace)} == {1, 2, 3, 4}
 
 
+async def test_a_map_node_that_ends_ends_its_open_elements(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Elements cancelled with their map node (no end event each) end when the node does."""
+    timeline = Timeline()
+    timeline.run_started("Mapped", "r4")
+    timeline.node_started("other", 1)
+    timeline.node_started("m", 1)
+    timeline.element_started("m", 0, 1)
+    timeline.element_started("m", 1, 1)
+    await trio.sleep(1)
+    timeline.element_failed("m", 0, Boom("e0"), 1, False)
+    timeline.node_failed("m", Boom("e0"), 1, False)
+    await trio.sleep(1)
+    timeline.node_finished("other", 2.0)
+    timeline.run_finished(_result("r4", td.RunStatus.FAILED))
+    rec = timeline.recording
+    assert rec is not None
+    got = {(r.label, r.status, r.end) for r in rec.records}
+    assert got == {
+        ("other", AttemptStatus.COMPLETED, 2),
+        ("m", AttemptStatus.FAILED, 1),
+        ("m[0]", AttemptStatus.FAILED, 1),
+        ("m[1]", AttemptStatus.CANCELLED, 1),
+    }
+
+
 async def test_node_cancelled_hook_ends_the_attempt_then(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -33,7 +33,7 @@ class _Open:
 
 
 class _RunSpans:
-    __slots__ = ("ctx", "dag", "open", "run_id", "span")
+    __slots__ = ("ctx", "dag", "elements", "open", "run_id", "span")
 
     def __init__(self, span: Span, dag: str, run_id: str) -> None:
         self.span = span
@@ -41,6 +41,7 @@ class _RunSpans:
         self.dag = dag
         self.run_id = run_id
         self.open: dict[tuple[str, int | None], _Open] = {}
+        self.elements = False  # has an element span been started?
 
 
 @final
@@ -141,9 +142,16 @@ class OpenTelemetryInstrument(Instrument):
         will_retry: bool = False,
     ) -> None:
         r = self._run()
-        o = None if r is None else r.open.pop(key, None)
-        if o is not None:
-            self._end(o, status, error, will_retry)
+        if r is None:
+            return
+        o = r.open.pop(key, None)
+        if o is None:
+            return
+        if key[1] is None and r.elements:  # a map node ends: its open elements first
+            node = key[0]
+            for k in [k for k in r.open if k[0] == node and k[1] is not None]:
+                self._end(r.open.pop(k), "cancelled", None, False)
+        self._end(o, status, error, will_retry)
 
     # -- hooks
     def run_started(self, dag: str, run_id: str) -> None:
@@ -176,6 +184,7 @@ class OpenTelemetryInstrument(Instrument):
         r = self._run()
         if r is None:
             return
+        r.elements = True
         owner = r.open.get((node, None))
         parent = trace.set_span_in_context(owner.span) if owner is not None else r.ctx
         self._start(r, node, attempt, index, parent)

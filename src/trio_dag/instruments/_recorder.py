@@ -151,7 +151,13 @@ class Recording:
         rec = self._open.pop(key, None)
         if rec is None:  # an element past max_elements, or an event without a start
             return
-        rec.end = self._now() if now is None else now
+        if now is None:
+            now = self._now()
+        if key[1] is None and self.elements:  # a map node ends: its open elements too
+            node = key[0]
+            for k in [k for k in self._open if k[0] == node and k[1] is not None]:
+                self._end(k, AttemptStatus.CANCELLED, None, now)
+        rec.end = now
         rec.status = status
         if error is not None:
             rec.error = _describe(error)
