@@ -23,8 +23,8 @@ their optional dependencies.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from ._log import LogInstrument as LogInstrument
 from ._recorder import AttemptRecord as AttemptRecord
@@ -33,7 +33,7 @@ from ._recorder import Recording as Recording
 from ._timeline import Timeline as Timeline
 from ._trace import ChromeTrace as ChromeTrace
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._otel import OpenTelemetryInstrument as OpenTelemetryInstrument
     from ._progress import ProgressDisplay as ProgressDisplay
 
@@ -55,13 +55,13 @@ _OPTIONAL = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     """Load the instruments with optional dependencies when first asked for."""
     if name not in _OPTIONAL:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, package, extra = _OPTIONAL[name]
     try:
-        mod = importlib.import_module(module, __name__)
+        mod = _importlib.import_module(module, __name__)
     except ImportError as exc:
         raise ImportError(
             f"trio_dag.instruments.{name} needs the {package!r} package (importing "
