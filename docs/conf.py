@@ -83,7 +83,7 @@ intersphinx_mapping: dict[str, tuple[str, None]] = (
 nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "Strategy"),
     ("py:class", "ExcTypes"),
-    ("py:class", "trio_dag._dsl.DAGMeta"),
+    ("py:class", "trio_dag._dag.DAGMeta"),
 ]
 # Bare names from stringified annotations (``Mapping[str, Any]``): intersphinx
 # cannot resolve those either.
@@ -101,7 +101,7 @@ if not INTERSPHINX:
         (
             r"py:.*",
             r"(trio|outcome|collections|typing|random|contextvars|contextlib|enum|os|pathlib"
-            r"|logging)"
+            r"|concurrent|logging)"
             r"(\..*)?",
         ),
         (

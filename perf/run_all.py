@@ -7,7 +7,8 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_overhead.py --interleaved`` -> ``perf/results/overhead_interleaved.json``
 * ``bench_recovery.py`` -> ``perf/results/recovery.json``
 * ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
-  ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py`` -> their own
+  ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
+  ``bench_placement.py`` -> their own
   ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
@@ -58,6 +59,7 @@ EXTRA = (
     "bench_fanout.py",
     "bench_levels.py",
     "bench_workflows.py",
+    "bench_placement.py",
 )
 
 
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_fanout.py", *fast)
         run("bench_levels.py", *fast)
         run("bench_workflows.py", *fast)
+        run("bench_placement.py", *fast, "-o", str(RESULTS / "placement.json"))
         run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()
     RESULTS.mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ import trio
 import trio.testing
 
 import trio_dag as td
+from conftest import Boom
 
 STRATEGIES = [
     pytest.param(td.Sequential(), id="sequential"),
@@ -14,10 +15,6 @@ STRATEGIES = [
     pytest.param(td.Parallel(schedule="eager"), id="eager"),
 ]
 PARALLEL = STRATEGIES[1:]
-
-
-class Boom(Exception):
-    pass
 
 
 def make_failing_dag(started: list[str]) -> type[td.DAG]:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import trio_dag as td
+from conftest import dag_deps
 
 # ----------------------------------------------------------------- helpers
 
@@ -296,20 +297,6 @@ def test_hundred_thousand_node_random_dag_shares_one_function(
 # -------------------------------------------------------------- properties
 
 
-@st.composite
-def dags(draw: st.DrawFn, max_nodes: int = 25) -> list[list[int]]:
-    """Random DAGs as dependency lists: node i depends only on ids below i."""
-    n = draw(st.integers(0, max_nodes))
-    deps: list[list[int]] = []
-    for i in range(n):
-        if i == 0:
-            deps.append([])
-            continue
-        chosen = draw(st.sets(st.integers(0, i - 1), max_size=min(i, 4)))
-        deps.append(draw(st.permutations(sorted(chosen))))
-    return deps
-
-
 def _descendants(deps: Sequence[Sequence[int]]) -> list[set[int]]:
     """For each id, the ids that depend on it, directly or transitively."""
     n = len(deps)
@@ -325,7 +312,7 @@ PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthC
 
 
 @PROPS
-@given(data=st.data(), deps=dags())
+@given(data=st.data(), deps=dag_deps())
 def test_order_levels_and_node_set_match_independent_references(
     data: st.DataObject, deps: list[list[int]]
 ) -> None:
@@ -361,7 +348,7 @@ def test_order_levels_and_node_set_match_independent_references(
 
 
 @PROPS
-@given(deps=dags())
+@given(deps=dag_deps())
 def test_repeated_builds_give_identical_output(deps: list[list[int]]) -> None:
     g1 = _build(deps).graph
     g2 = _build(deps).graph
@@ -375,7 +362,7 @@ def test_repeated_builds_give_identical_output(deps: list[list[int]]) -> None:
 @st.composite
 def dags_with_back_edge(draw: st.DrawFn) -> tuple[list[list[int]], int, int]:
     """A random DAG plus one back edge: ``low`` also depends on its descendant ``high``."""
-    deps = draw(dags(max_nodes=20))
+    deps = draw(dag_deps(max_nodes=20))
     if len(deps) < 2:
         deps = [[], [0]]
     desc = _descendants(deps)

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 import trio_dag as td
+from conftest import Boom
 
 STRATEGIES = [
     pytest.param(td.Sequential(), id="sequential"),
@@ -48,10 +49,6 @@ class Recorder(td.Instrument):
 
     def of(self, hook: str) -> list[tuple[Any, ...]]:
         return [e for e in self.events if e[0] == hook]
-
-
-class Boom(Exception):
-    pass
 
 
 def make_dag(fail_once: dict[str, int]) -> type[td.DAG]:

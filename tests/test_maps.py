@@ -9,16 +9,13 @@ import trio
 import trio.testing
 
 import trio_dag as td
+from conftest import Boom
 
 STRATEGIES = [
     pytest.param(td.Sequential(), id="sequential"),
     pytest.param(td.Parallel(schedule="levels"), id="levels"),
     pytest.param(td.Parallel(schedule="eager"), id="eager"),
 ]
-
-
-class Boom(Exception):
-    pass
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

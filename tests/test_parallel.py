@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trio_dag as td
+from conftest import dag_deps
 
 STRATEGIES = [
     pytest.param(td.Sequential(), id="sequential"),
@@ -299,20 +300,15 @@ async def test_max_concurrency_with_retries_releases_slot_during_backoff(
 
 
 @st.composite
-def dags(draw: st.DrawFn) -> tuple[list[tuple[int, ...]], list[int]]:
-    n = draw(st.integers(min_value=1, max_value=9))
-    deps = [
-        tuple(sorted(draw(st.sets(st.integers(min_value=0, max_value=i - 1), max_size=3))))
-        if i
-        else ()
-        for i in range(n)
-    ]
-    durations = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+def timed_dags(draw: st.DrawFn) -> tuple[list[list[int]], list[int]]:
+    """A random DAG of 1 to 9 nodes and each node's duration."""
+    deps = draw(dag_deps(min_nodes=1, max_nodes=9, max_deps=3, shuffled=False))
+    durations = draw(st.lists(st.integers(0, 4), min_size=len(deps), max_size=len(deps)))
     return deps, durations
 
 
 def run_recorded(
-    deps: list[tuple[int, ...]], durations: list[int], strategy: td.Sequential | td.Parallel
+    deps: list[list[int]], durations: list[int], strategy: td.Sequential | td.Parallel
 ) -> tuple[dict[str, Any], dict[str, tuple[float, float]], int, float]:
     times: dict[str, tuple[float, float]] = {}
     running = 0
@@ -349,12 +345,12 @@ def run_recorded(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    dags(),
+    timed_dags(),
     st.sampled_from(["levels", "eager"]),
     st.one_of(st.none(), st.integers(1, 4)),
 )
 def test_every_strategy_gives_the_same_results(
-    dag: tuple[list[tuple[int, ...]], list[int]], schedule: str, k: int | None
+    dag: tuple[list[list[int]], list[int]], schedule: str, k: int | None
 ) -> None:
     deps, durations = dag
     expected, seq_times, seq_peak, seq_elapsed = run_recorded(deps, durations, td.Sequential())

@@ -4,18 +4,21 @@ in docs/api.rst, and reported as ``trio_dag.X``; nothing private leaks."""
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 
 import trio_dag
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-SUBPACKAGES = {"instruments", "interop", "testing"}  # public subpackages, imported on demand only
+SUBPACKAGES = {"instruments", "interop"}  # public subpackages, imported on demand only
 
 # ``.. autoclass:: Name`` or ``.. autofunction:: name(explicit signature)``
 AUTO_DIRECTIVE = re.compile(
@@ -117,16 +120,18 @@ def test_no_private_module_or_stray_name_is_public() -> None:
 
 
 def test_subpackages_are_not_imported_by_default() -> None:
+    subpackages = sorted(SUBPACKAGES)
     code = (
         "import sys, trio_dag; "
         "print(sorted(m for m in sys.modules "
-        "if m.split('.')[:2] in (['trio_dag', 'testing'], ['trio_dag', 'interop'],"
-        " ['trio_dag', 'instruments'])))"
+        f"if m.split('.')[:2] in {[['trio_dag', p] for p in subpackages]!r}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+    for p in subpackages:  # each name is a real subpackage
+        assert (Path(trio_dag.__file__).parent / p / "__init__.py").is_file(), p
 
 
 def test_exception_hierarchy_is_as_documented() -> None:
@@ -136,6 +141,7 @@ def test_exception_hierarchy_is_as_documented() -> None:
         td.InputError,
         td.MapError,
         td.RunFailed,
+        td.SerializationError,
     ):
         assert issubclass(exc, td.DAGError)
     for exc in (
@@ -143,9 +149,76 @@ def test_exception_hierarchy_is_as_documented() -> None:
         td.UnknownDependencyError,
         td.DuplicateNodeError,
         td.InvalidNodeError,
-        td.InvalidOptionError,
     ):
         assert issubclass(exc, td.DAGDefinitionError)
+    assert issubclass(td.InvalidOptionError, td.DAGError)
     assert issubclass(td.InvalidOptionError, ValueError)
     assert issubclass(td.InputError, ValueError)
     assert issubclass(td.MapError, TypeError)
+    assert issubclass(td.SerializationError, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("make", "option", "is_type", "is_definition"),
+    [
+        (lambda: trio_dag.Parallel(max_concurrency=0), "max_concurrency", False, False),
+        (lambda: trio_dag.Parallel(max_concurrency="2"), "max_concurrency", True, False),
+        (lambda: trio_dag.Supervisor(period=float("nan")), "period", False, False),
+        (lambda: trio_dag.Supervisor(period=10**400), "period", False, False),
+        (lambda: trio_dag.RetryPolicy(backoff=0.5), "backoff", False, False),
+        (lambda: trio_dag.RetryPolicy(predicate=3), "predicate", True, False),
+        (lambda: trio_dag.get(""), "name", True, False),
+        (lambda: trio_dag.node(retries=3), "retries", True, False),
+        (
+            lambda: trio_dag.DAG.from_nodes("D", [trio_dag.Node("a", _noop, timeout=-1)]),
+            "timeout",
+            False,
+            True,
+        ),
+        (
+            lambda: trio_dag.DAG.from_nodes("D", [trio_dag.Node("a", _noop, retry=True)]),
+            "retry",
+            True,
+            True,
+        ),
+        (lambda: _Tiny.run_sync(deadline=10**400), "deadline", False, False),
+        (lambda: _Tiny.run_sync(on_failure="later"), "on_failure", False, False),
+        (lambda: _Tiny.run_sync(strategy="eager"), "strategy", True, False),
+        (lambda: _Tiny.run_sync(seed=1.5), "seed", True, False),
+        (lambda: _Tiny.run_sync(instruments=[object()]), "instruments", True, False),
+        (lambda: _Tiny.run_sync(inputs=[1]), "inputs", True, False),
+        (lambda: trio.run(_open_stream, 0), "max_in_flight", False, False),
+    ],
+)
+def test_one_error_type_for_every_bad_value(
+    make: Callable[[], object], option: str, is_type: bool, is_definition: bool
+) -> None:
+    """Wherever a bad value is given, it is an InvalidOptionError naming the option
+    (also a TypeError for a wrong type, a DAGDefinitionError for a node option)."""
+    with pytest.raises(trio_dag.InvalidOptionError) as info:
+        make()
+    err = info.value
+    assert err.option == option
+    assert option in str(err)
+    assert isinstance(err, ValueError)
+    assert isinstance(err, TypeError) is is_type
+    assert isinstance(err, trio_dag.DAGDefinitionError) is is_definition
+    assert type(err).__name__ == "InvalidOptionError"
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is type(err)
+    assert (str(again), again.option) == (str(err), err.option)
+
+
+async def _open_stream(max_in_flight: int) -> None:
+    async with _Tiny.stream([], max_in_flight=max_in_flight):
+        pass  # pragma: no cover - the options are checked on entry
+
+
+async def _noop() -> None:
+    return None
+
+
+class _Tiny(trio_dag.DAG):
+    @trio_dag.node
+    async def a() -> int:
+        return 1

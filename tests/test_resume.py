@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trio_dag as td
+from conftest import dag_deps
 
 STRATEGIES = [td.Parallel(), td.Parallel(schedule="levels"), td.Sequential()]
 STRATEGY_IDS = ["eager", "levels", "sequential"]
@@ -290,10 +291,8 @@ async def test_run_failed_cause_groups_several_failures(
 
 @st.composite
 def supervised_runs(draw: st.DrawFn) -> dict[str, Any]:
-    n = draw(st.integers(1, 7))
-    deps = [
-        sorted(draw(st.sets(st.integers(0, j - 1), max_size=3)) if j else []) for j in range(n)
-    ]
+    deps = draw(dag_deps(min_nodes=1, max_nodes=7, max_deps=3, shuffled=False))
+    n = len(deps)
     supervisor = draw(st.sampled_from(["one_for_one", "one_for_all", "rest_for_one"]))
     schedules = ["levels", "sequential"] + (["eager"] if supervisor == "one_for_one" else [])
     return {

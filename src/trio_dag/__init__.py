@@ -3,13 +3,13 @@
 The whole public API is re-exported here; everything else is private.
 """
 
-from ._dsl import DAG as DAG
-from ._dsl import Input as Input
-from ._dsl import Node as Node
-from ._dsl import NodeFunction as NodeFunction
-from ._dsl import get as get
-from ._dsl import input as input
-from ._dsl import node as node
+from ._dag import DAG as DAG
+from ._declare import Input as Input
+from ._declare import Node as Node
+from ._declare import NodeFunction as NodeFunction
+from ._declare import get as get
+from ._declare import input as input
+from ._declare import node as node
 from ._exceptions import CycleError as CycleError
 from ._exceptions import DAGDefinitionError as DAGDefinitionError
 from ._exceptions import DAGError as DAGError
@@ -18,11 +18,17 @@ from ._exceptions import InputError as InputError
 from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
-from ._exceptions import RunFailed as RunFailed
+from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._instrument import Instrument as Instrument
+from ._placement import InExecutor as InExecutor
+from ._placement import InProcess as InProcess
+from ._placement import InThread as InThread
+from ._placement import Placement as Placement
+from ._placement import wait_future as wait_future
 from ._result import NodeStatus as NodeStatus
+from ._result import RunFailed as RunFailed
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
@@ -43,6 +49,9 @@ __all__ = [
     "DAGError",
     "DuplicateNodeError",
     "Graph",
+    "InExecutor",
+    "InProcess",
+    "InThread",
     "Input",
     "InputError",
     "Instrument",
@@ -53,11 +62,13 @@ __all__ = [
     "NodeFunction",
     "NodeStatus",
     "Parallel",
+    "Placement",
     "RetryPolicy",
     "RunFailed",
     "RunResult",
     "RunStatus",
     "Sequential",
+    "SerializationError",
     "StreamResults",
     "Supervisor",
     "UnknownDependencyError",
@@ -65,6 +76,7 @@ __all__ = [
     "get",
     "input",
     "node",
+    "wait_future",
 ]
 
 

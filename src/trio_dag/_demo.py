@@ -11,7 +11,8 @@ from typing import Any
 
 import trio
 
-from ._dsl import DAG, get, input, node
+from ._dag import DAG
+from ._declare import get, input, node
 from ._retry import RetryPolicy
 from ._run import current_attempt
 

@@ -7,11 +7,16 @@ The hierarchy, as a tree::
     │   ├── CycleError               the dependencies form a cycle (.cycle holds the path)
     │   ├── UnknownDependencyError   a parameter or dep names no node and no input
     │   ├── DuplicateNodeError       two nodes (or a node and an input) share a name
-    │   ├── InvalidNodeError         not an async function, bad name, bad parameters
-    │   └── InvalidOptionError       a node option with a bad value (also a ValueError)
+    │   └── InvalidNodeError         not an async function, bad name, bad parameters
+    ├── InvalidOptionError           a bad value for an option or argument, wherever it is
+    │                                given (also a ValueError; also a TypeError when the
+    │                                value's type is wrong; also a DAGDefinitionError when
+    │                                it is a node option, found as the DAG is defined)
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
+    ├── SerializationError           a placed call could not be pickled (also a TypeError)
     └── RunFailed                    a run did not complete; .result keeps what did
+                                     (defined beside RunResult in trio_dag's results layer)
 
 Errors raised by a node's own code are never wrapped in a trio_dag type: they
 are kept as they are, in :attr:`RunResult.errors <trio_dag.RunResult.errors>`
@@ -21,10 +26,6 @@ and as ``RunFailed.__cause__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._result import RunResult
 
 __all__ = [
     "CycleError",
@@ -35,7 +36,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
-    "RunFailed",
+    "SerializationError",
     "UnknownDependencyError",
 ]
 
@@ -61,21 +62,32 @@ class DAGDefinitionError(DAGError):
 class CycleError(DAGDefinitionError):
     """The dependencies form a cycle.
 
+    The message shows the path; a long one is shortened to its first and last
+    ten names, while :attr:`cycle` always holds all of it.
+
     Attributes:
-        cycle: the cycle as a list of node names, first name repeated at the end,
-            each node depending on the one before it is *not* implied: the path
-            follows dependency edges, ``a -> b`` meaning "a depends on b".
+        cycle: the cycle as a list of node names, the first name repeated at
+            the end. Each node depends on the next: ``["a", "b", "a"]``, printed
+            ``a -> b -> a``, means that ``a`` depends on ``b`` and ``b`` on ``a``.
     """
 
     def __init__(self, dag: str, cycle: Sequence[str]) -> None:
         self.cycle = list(cycle)
-        path = " -> ".join(self.cycle)
+        shown = self.cycle
+        if len(shown) > 2 * _CYCLE_ENDS + 1:  # leave out two names at least
+            more = len(shown) - 2 * _CYCLE_ENDS
+            shown = [*shown[:_CYCLE_ENDS], f"... ({more} more) ...", *shown[-_CYCLE_ENDS:]]
+        path = " -> ".join(shown)
         super().__init__(
             f"DAG {dag!r} has a dependency cycle: {path} "
             f"(each node depends on the next); remove one of these dependencies",
             dag=dag,
             node=self.cycle[0],
         )
+
+
+_CYCLE_ENDS = 10
+"""A cycle's message shows this many names at each end of a longer path."""
 
 
 class UnknownDependencyError(DAGDefinitionError):
@@ -109,18 +121,86 @@ class InvalidNodeError(DAGDefinitionError):
     cannot be dependencies."""
 
 
-class InvalidOptionError(DAGDefinitionError, ValueError):
-    """A node option has a bad value.
+class InvalidOptionError(DAGError, ValueError):
+    """A bad value for an option or argument, wherever it is given.
+
+    One type for every bad value trio_dag is handed: a node option in a class
+    body or on :class:`~trio_dag.Node`, a run option, a constructor argument
+    of :class:`~trio_dag.Parallel`, :class:`~trio_dag.Supervisor` or
+    :class:`~trio_dag.RetryPolicy`. It is a ``ValueError``; when the value
+    has the wrong type it is also a ``TypeError``; when it is a node option
+    (found as the DAG is defined) it is also a
+    :class:`~trio_dag.DAGDefinitionError`. The message names the option and
+    the value, and says what would be right.
 
     Attributes:
         option: the option's name.
         value: the rejected value.
+        dag: the DAG's name, or ``None`` when no DAG is involved.
+        node: the node the option belongs to, or ``None``.
     """
 
-    def __init__(self, message: str, *, dag: str, node: str | None, option: str, value: object):
-        super().__init__(message, dag=dag, node=node)
+    def __init__(
+        self,
+        message: str,
+        *,
+        option: str,
+        value: object,
+        dag: str | None = None,
+        node: str | None = None,
+    ) -> None:
+        Exception.__init__(self, message)
         self.option = option
         self.value = value
+        self.dag = dag
+        self.node = node
+
+    def __reduce__(self) -> tuple[object, ...]:
+        key = (isinstance(self, TypeError), isinstance(self, DAGDefinitionError))
+        args = (str(self), self.option, self.value, self.dag, self.node)
+        return (_rebuild_option_error, (key, *args))
+
+
+def _variant(*bases: type) -> type[InvalidOptionError]:
+    """An InvalidOptionError that is also each of ``bases``, named as its parent."""
+    cls = type("InvalidOptionError", (InvalidOptionError, *bases), {"__slots__": ()})
+    cls.__module__ = "trio_dag"
+    return cls
+
+
+_OPTION_ERRORS: dict[tuple[bool, bool], type[InvalidOptionError]] = {
+    (False, False): InvalidOptionError,
+    (True, False): _variant(TypeError),
+    (False, True): _variant(DAGDefinitionError),
+    (True, True): _variant(DAGDefinitionError, TypeError),
+}
+
+
+def option_error(
+    message: str,
+    *,
+    option: str,
+    value: object,
+    wrong_type: bool = False,
+    dag: str | None = None,
+    node: str | None = None,
+    definition: bool = False,
+) -> InvalidOptionError:
+    """The :class:`InvalidOptionError` to raise (internal): a ``TypeError`` too when
+    ``wrong_type``, a ``DAGDefinitionError`` too when ``definition``."""
+    cls = _OPTION_ERRORS[wrong_type, definition]
+    return cls(message, option=option, value=value, dag=dag, node=node)
+
+
+def _rebuild_option_error(
+    key: tuple[bool, bool],
+    message: str,
+    option: str,
+    value: object,
+    dag: str | None,
+    node: str | None,
+) -> InvalidOptionError:
+    return _OPTION_ERRORS[key](message, option=option, value=value, dag=dag, node=node)
 
 
 class InputError(DAGError, ValueError):
@@ -141,26 +221,36 @@ class MapError(DAGError, TypeError):
     """The value a map node maps over is not iterable."""
 
 
-class RunFailed(DAGError):
-    """A run did not complete.
+class SerializationError(DAGError, TypeError):
+    """A placed node's call could not cross to a worker process or cluster.
 
-    Nothing that completed is lost: :attr:`result` is the partial
-    :class:`~trio_dag.RunResult`, with every value that completed, each
-    failed node's error and attempts, and what was cancelled or never started.
-    Pass it to ``resume`` to run only what is missing.
-
-    ``__cause__`` is the failing node's exception, or an :class:`ExceptionGroup`
-    of them when several nodes failed.
+    Raised instead of a bare ``PicklingError`` (or ``TypeError: cannot
+    pickle ...``) from deep inside a backend, naming what could not be
+    pickled, or unpickled on the other side. The original error is
+    ``__cause__``. Calls on threads never serialize, so never raise it.
 
     Attributes:
-        result: the partial :class:`~trio_dag.RunResult`.
+        node: the node's name, or ``None`` when the call did not say.
+        part: what failed: ``"function"`` (the node function or a value its
+            closure holds), ``"argument"``, ``"element"`` (one element of a
+            map chunk), ``"result"`` (the value the function returned),
+            or ``"call"`` (the call could not be unpickled in the worker).
+        argument: the argument's name for ``"argument"`` and ``"element"``,
+            else ``None``.
+        index: the map element's index for ``"element"``, else ``None``.
     """
 
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(result.report())
-        self.result = result
-
-    @property
-    def errors(self) -> dict[str, BaseException]:
-        """The exception of each failed node, by node name."""
-        return self.result.errors
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str | None,
+        part: str,
+        argument: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.node = node
+        self.part = part
+        self.argument = argument
+        self.index = index

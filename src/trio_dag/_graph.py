@@ -7,11 +7,12 @@ Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._exceptions import CycleError, DuplicateNodeError, UnknownDependencyError
+from ._exceptions import CycleError, DuplicateNodeError, InputError, UnknownDependencyError
+from ._validate import reject
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -79,6 +80,7 @@ class Graph:
         "_fns",
         "_indegree",
         "_index",
+        "_input_set",
         "_level_ix",
         "_level_of",
         "_maps",
@@ -157,6 +159,7 @@ class Graph:
         self.name = name
         self.nodes = names
         self.inputs = tuple(inputs)
+        self._input_set = frozenset(inputs)
         self._defaults = tuple(inputs.values())
         self._specs = tuple(specs)
         self._index = index
@@ -202,6 +205,46 @@ class Graph:
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise KeyError(f"DAG {self.name!r} has no node {name!r}{extra}") from None
 
+    def bind_inputs(self, inputs: Mapping[str, Any] | None) -> list[Any]:
+        """The run's input values in declaration order, defaults filled in (internal).
+
+        Raises:
+            InputError: a required input is missing or an unknown one is given.
+            InvalidOptionError: ``inputs`` is not a mapping.
+        """
+        given: Any = {} if inputs is None else inputs
+        if type(given) is not dict and not isinstance(given, Mapping):
+            reject(
+                f"DAG {self.name!r}",
+                "inputs",
+                given,
+                "a mapping of input names to values",
+                wrong_type=True,
+            )
+        names, defaults = self.inputs, self._defaults
+        if len(given) == len(names) and all(k in given for k in names):
+            return [given[k] for k in names]  # every input given: the common case
+        unknown = [k for k in given if k not in self._input_set]
+        missing = [
+            k for k, d in zip(names, defaults, strict=True) if d is NO_DEFAULT and k not in given
+        ]
+        if unknown or missing:
+            parts = []
+            if missing:
+                parts.append(f"missing required input(s) {', '.join(map(repr, missing))}")
+            if unknown:
+                parts.append(f"unknown input(s) {', '.join(map(repr, unknown))}")
+            declared = ", ".join(
+                f"{k}" + ("" if d is NO_DEFAULT else "=" + repr(d))
+                for k, d in zip(names, defaults, strict=True)
+            )
+            raise InputError(
+                f"DAG {self.name!r}: {'; '.join(parts)} (declared inputs: {declared or 'none'})",
+                missing=missing,
+                unknown=unknown,
+            )
+        return [given.get(k, d) for k, d in zip(names, defaults, strict=True)]
+
     def dependencies(self, name: str) -> tuple[str, ...]:
         """Names a node reads, nodes and inputs, in argument order.
 
@@ -223,7 +266,13 @@ class Graph:
         return self._level_of[self._ix(name)]
 
     def to_mermaid(self) -> str:
-        """The graph as a Mermaid flowchart (``flowchart TD``), inputs as rounded nodes."""
+        """The graph as a Mermaid flowchart (``flowchart TD``), inputs as rounded nodes.
+
+        Each node and input is defined on its own line, with its name as a quoted
+        label; characters a label cannot hold raw (``"``, ``#``, brackets, ``|``,
+        ``<``, ``>``, backslashes, newlines and other control characters) are
+        written as Mermaid entity codes, ``#quot;`` or ``#<decimal>;``.
+        """
         ids = {name: f"n{i}" for i, name in enumerate(self.nodes)}
         ids.update({inp: f"i{k}" for k, inp in enumerate(self.inputs)})
         lines = ["flowchart TD"]
@@ -234,7 +283,12 @@ class Graph:
         return "\n".join(lines) + "\n"
 
     def to_dot(self) -> str:
-        """The graph in Graphviz DOT; edges point from a dependency to its dependent."""
+        """The graph in Graphviz DOT; edges point from a dependency to its dependent.
+
+        Names are quoted DOT strings, one statement per line: ``"`` and ``\\`` get a
+        backslash, a newline is written ``\\n`` (a line break in the label), other
+        control characters and ``&`` as HTML entities (``&#11;``, ``&amp;``).
+        """
         lines = [f"digraph {_esc_dot(self.name)} {{", "    rankdir=TB;"]
         lines += [f"    {_esc_dot(inp)} [shape=ellipse];" for inp in self.inputs]
         lines += [f"    {_esc_dot(name)} [shape=box];" for name in self.nodes]
@@ -251,12 +305,32 @@ def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Call
     return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
 
 
+# Characters Python's str.splitlines() breaks a line at, besides the C0 controls.
+_LINE_BREAKS = "\x85\u2028\u2029"
+_CONTROLS = [chr(c) for c in (*range(0x20), 0x7F)] + list(_LINE_BREAKS)
+
+# Mermaid decodes ``#quot;`` and ``#<decimal>;`` in a label. Escaped: the escape
+# character ``#``; what ends or confuses a quoted label or its markdown form
+# (``"`` ``[`` ``]`` ``|`` ``<`` ``>`` `````` ``\``); ``&``, as labels are HTML;
+# and every control or line-break character, so one node stays on one line.
+_MERMAID = str.maketrans(
+    {c: f"#{ord(c)};" for c in ["#", "&", "\\", "[", "]", "|", "<", ">", "`", *_CONTROLS]}
+    | {'"': "#quot;"}
+)
+# In a DOT quoted string only ``"`` needs a backslash; labels then read ``\\`` as
+# ``\``, ``\n``/``\r`` as line breaks and HTML entities such as ``&#11;``.
+_DOT = str.maketrans(
+    {c: f"&#{ord(c)};" for c in _CONTROLS}
+    | {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "&": "&amp;"}
+)
+
+
 def _esc_mermaid(s: str) -> str:
-    return s.replace('"', "#quot;")
+    return s.translate(_MERMAID)
 
 
 def _esc_dot(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + s.translate(_DOT) + '"'
 
 
 def _unknown(

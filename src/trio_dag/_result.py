@@ -1,4 +1,9 @@
-"""Run results: a read-only mapping of node values, with per-node detail."""
+"""Run results: a read-only mapping of node values, with per-node detail.
+
+:class:`RunFailed` lives here, beside the :class:`RunResult` it carries: it is
+part of the ``DAGError`` tree drawn in ``_exceptions.py``, but the exceptions
+module stays free of any import, so no layer below the results reaches up.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from typing import TYPE_CHECKING, Any, Final, final
 import outcome
 import trio
 
+from ._exceptions import DAGError
+
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["NodeStatus", "RunResult", "RunStatus"]
+__all__ = ["NodeStatus", "RunFailed", "RunResult", "RunStatus"]
 
 MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
@@ -245,3 +252,28 @@ def _chain(e: BaseException) -> str:
         parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
     return " <- caused by ".join(parts)
+
+
+class RunFailed(DAGError):
+    """A run did not complete.
+
+    Nothing that completed is lost: :attr:`result` is the partial
+    :class:`~trio_dag.RunResult`, with every value that completed, each
+    failed node's error and attempts, and what was cancelled or never started.
+    Pass it to ``resume`` to run only what is missing.
+
+    ``__cause__`` is the failing node's exception, or an :class:`ExceptionGroup`
+    of them when several nodes failed.
+
+    Attributes:
+        result: the partial :class:`~trio_dag.RunResult`.
+    """
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.report())
+        self.result = result
+
+    @property
+    def errors(self) -> dict[str, BaseException]:
+        """The exception of each failed node, by node name."""
+        return self.result.errors

@@ -6,9 +6,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, final
+from typing import Any, Literal, final
 
-from ._validate import check_choice, check_int, check_number
+from ._validate import check_choice, check_int, check_number, reject
 
 __all__ = ["RetryPolicy"]
 
@@ -19,11 +19,16 @@ def _exc_types(option: str, value: object) -> tuple[type[Exception], ...]:
     items = value if isinstance(value, tuple) else (value,)
     for t in items:
         if not (isinstance(t, type) and issubclass(t, BaseException)):
-            raise TypeError(f"RetryPolicy: {option} must hold exception types, got {t!r}")
+            reject(
+                "RetryPolicy", option, t, "an exception type or a tuple of them", wrong_type=True
+            )
         if not issubclass(t, Exception):
-            raise ValueError(
-                f"RetryPolicy: {option} may only hold Exception subclasses, got {t.__name__} "
-                f"(a BaseException such as trio.Cancelled or KeyboardInterrupt is never retried)"
+            reject(
+                "RetryPolicy",
+                option,
+                t,
+                "Exception subclasses only (a BaseException such as trio.Cancelled or "
+                "KeyboardInterrupt is never retried)",
             )
     return tuple(items)
 
@@ -54,7 +59,7 @@ class RetryPolicy:
             return true for the exception to be retried.
 
     Raises:
-        TypeError, ValueError: a value is of the wrong type or out of range.
+        InvalidOptionError: a value is of the wrong type or out of range.
 
     >>> RetryPolicy(max_attempts=4, initial_delay=1.0, jitter="none").delays()
     (1.0, 2.0, 4.0)
@@ -80,21 +85,20 @@ class RetryPolicy:
         )
         backoff = check_number(w, "backoff", self.backoff)
         if backoff < 1:
-            raise ValueError(f"{w}: backoff must be >= 1, got {self.backoff!r}")
+            reject(w, "backoff", self.backoff, "a finite number >= 1")
         set_(self, "backoff", backoff)
         if self.max_delay is not None:
             md = check_number(w, "max_delay", self.max_delay, positive=True)
             if md < self.initial_delay:
-                raise ValueError(
-                    f"{w}: max_delay ({self.max_delay!r}) must be >= initial_delay "
-                    f"({self.initial_delay!r})"
+                reject(
+                    w, "max_delay", self.max_delay, f">= initial_delay ({self.initial_delay!r})"
                 )
             set_(self, "max_delay", md)
         check_choice(w, "jitter", self.jitter, ("full", "none"))
         set_(self, "retry_on", _exc_types("retry_on", self.retry_on))
         set_(self, "give_up_on", _exc_types("give_up_on", self.give_up_on))
         if self.predicate is not None and not callable(self.predicate):
-            raise TypeError(f"{w}: predicate must be callable, got {self.predicate!r}")
+            reject(w, "predicate", self.predicate, "callable or None", wrong_type=True)
 
     def should_retry(self, exc: Exception, attempt: int) -> bool:
         """Whether ``exc``, raised by attempt number ``attempt``, gets another attempt."""
@@ -124,10 +128,14 @@ class RetryPolicy:
         return tuple(self.delay(a, rng) for a in range(1, self.max_attempts))
 
     @classmethod
-    def coerce(cls, value: RetryPolicy | int | None, where: str) -> RetryPolicy | None:
-        """Accept a policy, an int ``n`` (``RetryPolicy(max_attempts=n)``) or None."""
+    def coerce(cls, value: RetryPolicy | int | None, where: str, **ctx: Any) -> RetryPolicy | None:
+        """Accept a policy, an int ``n`` (``RetryPolicy(max_attempts=n)``) or None.
+
+        Raises:
+            InvalidOptionError: anything else, or an int below 1.
+        """
         if value is None or isinstance(value, RetryPolicy):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
-            return cls(max_attempts=check_int(where, "retry", value, minimum=1))
-        raise TypeError(f"{where}: retry must be a RetryPolicy or an int >= 1, got {value!r}")
+            return cls(max_attempts=check_int(where, "retry", value, minimum=1, **ctx))
+        reject(where, "retry", value, "a RetryPolicy or an int >= 1", wrong_type=True, **ctx)

@@ -11,7 +11,6 @@ nodes that asked for retries, timeouts or mapping.
 from __future__ import annotations
 
 import collections
-import math
 import random
 import secrets
 from collections.abc import Sequence
@@ -21,12 +20,11 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._exceptions import MapError, RunFailed
-from ._instrument import Emitter, Instrument
-from ._result import MISSING, RunResult, RunStatus
-from ._retry import RetryPolicy
-from ._strategies import Parallel, Sequential, Strategy
-from ._supervise import Supervisor
+from ._exceptions import MapError
+from ._instrument import Emitter
+from ._options import RunOptions
+from ._result import MISSING, RunFailed, RunResult, RunStatus
+from ._strategies import Parallel, Sequential
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -35,7 +33,6 @@ __all__ = ["Attempt", "current_attempt", "execute"]
 
 _current_run: ContextVar[_Run] = ContextVar("trio_dag.run")
 _current_attempt: ContextVar[tuple[_Run, int, int]] = ContextVar("trio_dag.attempt")
-_DEFAULT = Parallel()
 
 
 @final
@@ -85,73 +82,11 @@ def current_attempt() -> Attempt:
     return Attempt(names[run.seq_current], 1, run.run_id)
 
 
-def _check_options(
-    graph: Graph,
-    strategy: Strategy | None,
-    supervisor: Supervisor,
-    on_failure: str,
-    deadline: float | None,
-    seed: int | None,
-) -> Strategy:
-    where = f"DAG {graph.name!r}: run"
-    if not isinstance(supervisor, Supervisor):
-        raise TypeError(f"{where}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}")
-    if on_failure not in ("fail_fast", "continue"):
-        raise ValueError(
-            f"{where}: on_failure must be 'fail_fast' or 'continue', got {on_failure!r}"
-        )
-    if deadline is not None and (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not (math.isfinite(deadline) and deadline > 0)
-    ):
-        raise ValueError(f"{where}: deadline must be a positive, finite number, got {deadline!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"{where}: seed must be an int or None, got {seed!r}")
-    if strategy is None:
-        return Parallel(schedule="levels") if supervisor.needs_levels else _DEFAULT
-    if not isinstance(strategy, Sequential | Parallel):
-        raise TypeError(
-            f"{where}: strategy must be trio_dag.Sequential() or trio_dag.Parallel(...), "
-            f"got {strategy!r}"
-        )
-    if isinstance(strategy, Parallel) and strategy.schedule == "eager" and supervisor.needs_levels:
-        raise ValueError(
-            f"{where}: supervisor strategy {supervisor.strategy!r} restarts levels, so it "
-            f"needs level scheduling; use Parallel(schedule='levels') (the default for such "
-            f"a supervisor) or Sequential(), not schedule='eager'"
-        )
-    return strategy
-
-
 async def execute(
-    graph: Graph,
-    input_values: list[Any],
-    partial: RunResult | None,
-    *,
-    strategy: Strategy | None,
-    supervisor: Supervisor,
-    on_failure: str,
-    retry: RetryPolicy | int | None,
-    deadline: float | None,
-    seed: int | None,
-    instruments: Sequence[Instrument],
+    graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
 ) -> RunResult:
     """Run ``graph`` (resuming ``partial`` if given) and return its result."""
-    strategy = _check_options(graph, strategy, supervisor, on_failure, deadline, seed)
-    default_policy = RetryPolicy.coerce(retry, f"DAG {graph.name!r}: run")
-    run = _Run(
-        graph,
-        input_values,
-        partial,
-        strategy,
-        supervisor,
-        on_failure,
-        default_policy,
-        seed,
-        instruments,
-    )
-    return await run.go(deadline)
+    return await _Run(graph, input_values, partial, options).go(options.deadline)
 
 
 class _Run:
@@ -162,13 +97,14 @@ class _Run:
         graph: Graph,
         input_values: list[Any],
         partial: RunResult | None,
-        strategy: Strategy,
-        supervisor: Supervisor,
-        on_failure: str,
-        default_policy: RetryPolicy | None,
-        seed: int | None,
-        instruments: Sequence[Instrument],
+        options: RunOptions,
+        slots: trio.Semaphore | None = None,
     ) -> None:
+        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
+        strategy = options.strategy
+        supervisor = options.supervisor
+        default_policy = options.retry
+        instruments = options.instruments
         n = len(graph.nodes)
         self.graph = graph
         self.names = graph.nodes
@@ -186,18 +122,20 @@ class _Run:
             self.plain = (False,) * n
         self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
         self.sequential = isinstance(strategy, Sequential)
-        k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
+        k = options.max_concurrency
         # max_concurrency: a Semaphore bounds running attempts exactly as a
         # CapacityLimiter would, without tracking borrowers (about 1.2x raw trio
         # per node against 1.4x, measured with perf/bench_overhead.py).
-        self.slots = trio.Semaphore(k) if k is not None else None
+        if slots is None and k is not None:
+            slots = trio.Semaphore(k)
+        self.slots = slots
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
         self.emit = Emitter(instruments) if instruments else None
-        self.fail_fast = on_failure == "fail_fast"
+        self.fail_fast = options.fail_fast
         self.supervisor = supervisor
         self.level_restarts = supervisor.needs_levels
-        self.seed = seed
+        self.seed = options.seed
         self._rng: random.Random | None = None  # made on first retry: seeding costs
         self.restart_times: collections.deque[float] = collections.deque()
 

@@ -35,7 +35,7 @@ class Parallel:
             the whole level has finished.
 
     Raises:
-        TypeError, ValueError: ``max_concurrency`` is not a positive int, or
+        InvalidOptionError: ``max_concurrency`` is not a positive int, or
             ``schedule`` is not one of the two above.
     """
 

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 import trio
 
-from ._exceptions import InputError, RunFailed
-from ._instrument import Instrument
-from ._result import RunResult
-from ._retry import RetryPolicy
-from ._run import _check_options, _Run
-from ._strategies import Parallel, Strategy
-from ._supervise import Supervisor
-from ._validate import check_choice, check_int
-
-if TYPE_CHECKING:
-    from ._dsl import DAG
+from ._exceptions import InputError
+from ._graph import Graph
+from ._options import RunOptions
+from ._result import RunFailed, RunResult
+from ._run import _Run
+from ._validate import check_bool, check_choice, check_int, reject
 
 __all__ = ["StreamResults", "open_stream"]
 
@@ -61,38 +56,26 @@ class StreamResults:
 
 @asynccontextmanager
 async def open_stream(
-    dag: type[DAG],
+    graph: Graph,
     source: Source,
+    options: RunOptions,
     *,
     max_in_flight: int = 64,
     batch_size: int | None = None,
     ordered: bool = True,
     on_item_failure: str = "continue",
-    strategy: Strategy | None = None,
-    supervisor: Supervisor | None = None,
-    retry: RetryPolicy | int | None = None,
-    deadline: float | None = None,
-    seed: int | None = None,
-    instruments: Sequence[Instrument] = (),
 ) -> AsyncIterator[StreamResults]:
     """The implementation of :meth:`trio_dag.DAG.stream` (see there)."""
-    graph = dag.graph
     where = f"DAG {graph.name!r}: stream"
     check_int(where, "max_in_flight", max_in_flight, minimum=1)
     if batch_size is not None:
         check_int(where, "batch_size", batch_size, minimum=1)
         if batch_size > max_in_flight:
-            raise ValueError(
-                f"{where}: batch_size ({batch_size}) must be <= max_in_flight ({max_in_flight})"
-            )
-    if not isinstance(ordered, bool):
-        raise TypeError(f"{where}: ordered must be a bool, got {ordered!r}")
+            reject(where, "batch_size", batch_size, f"<= max_in_flight ({max_in_flight})")
+    check_bool(where, "ordered", ordered)
     check_choice(where, "on_item_failure", on_item_failure, ("continue", "stop"))
-    supervisor = dag.supervisor if supervisor is None else supervisor
-    strategy = _check_options(graph, strategy, supervisor, "fail_fast", deadline, seed)
-    policy = RetryPolicy.coerce(retry, where)
-    k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
-    shared = trio.Semaphore(k) if k is not None else None
+    k = options.max_concurrency
+    shared = trio.Semaphore(k) if k is not None else None  # one bound for every item's run
     if isinstance(source, AsyncIterable):
         aiter_ = source.__aiter__()
         sync_iter = None
@@ -100,7 +83,7 @@ async def open_stream(
         aiter_ = None
         sync_iter = iter(source)
     else:
-        raise TypeError(f"{where}: source must be an iterable or async iterable, got {source!r}")
+        reject(where, "source", source, "an iterable or async iterable", wrong_type=True)
     stop = on_item_failure == "stop"
     slots = trio.Semaphore(max_in_flight)
     send, receive = trio.open_memory_channel[Any](math.inf)
@@ -115,22 +98,9 @@ async def open_stream(
             raise StopAsyncIteration from None
 
     async def run_one(item: Mapping[str, Any]) -> RunResult:
-        run = _Run(
-            graph,
-            dag._input_values(item),
-            None,
-            strategy,
-            supervisor,
-            "fail_fast",
-            policy,
-            seed,
-            instruments,
-        )
-        if shared is not None:
-            run.slots = shared  # one bound shared by all items' runs
-            run.max_concurrency = k  # type: ignore[assignment]
+        run = _Run(graph, graph.bind_inputs(item), None, options, shared)
         try:
-            return await run.go(deadline)
+            return await run.go(options.deadline)
         except RunFailed as exc:
             if stop:
                 raise

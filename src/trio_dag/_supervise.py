@@ -34,7 +34,7 @@ class Supervisor:
         period: the window, in seconds, for ``max_restarts``.
 
     Raises:
-        TypeError, ValueError: a value is of the wrong type or out of range.
+        InvalidOptionError: a value is of the wrong type or out of range.
     """
 
     strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"

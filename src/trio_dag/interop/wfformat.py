@@ -38,6 +38,7 @@ from typing import Any, final
 import trio
 
 import trio_dag as td
+from trio_dag._validate import is_finite, shown
 
 __all__ = ["WorkflowInfo", "info", "load"]
 
@@ -198,8 +199,8 @@ def _check_speed(fn: str, path: StrPath, speed: object) -> float:
     where = f"wfformat.{fn}({os.fspath(path)!r})"
     if isinstance(speed, bool) or not isinstance(speed, int | float):
         raise TypeError(f"{where}: speed must be a number >= 0, got {speed!r}")
-    if not (math.isfinite(speed) and speed >= 0):
-        raise ValueError(f"{where}: speed must be a finite number >= 0, got {speed!r}")
+    if not (is_finite(speed) and speed >= 0):
+        raise ValueError(f"{where}: speed must be a finite number >= 0, got {shown(speed)}")
     return float(speed)
 
 
@@ -246,11 +247,11 @@ def _read(path: StrPath) -> _Instance:
         if (
             isinstance(rt, bool)
             or not isinstance(rt, int | float)
-            or not (math.isfinite(rt) and rt >= 0)
+            or not (is_finite(rt) and rt >= 0)
         ):
             raise _bad(
                 file,
-                f"task {tid!r}: runtimeInSeconds must be a finite number >= 0, got {rt!r}",
+                f"task {tid!r}: runtimeInSeconds must be a finite number >= 0, got {shown(rt)}",
             )
         if tid in runtimes:
             raise _bad(file, f"task {tid!r} appears twice in workflow.execution.tasks")
@@ -277,7 +278,9 @@ def _read(path: StrPath) -> _Instance:
     makespan = exe.get("makespanInSeconds") if isinstance(exe, dict) else None
     recorded = (
         float(makespan)
-        if isinstance(makespan, int | float) and not isinstance(makespan, bool)
+        if isinstance(makespan, int | float)
+        and not isinstance(makespan, bool)
+        and is_finite(makespan)
         else None
     )
     return _Instance(file, p.stem, tuple(ids), tuple(parents), tuple(rts), recorded)

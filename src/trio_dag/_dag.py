@@ -1,0 +1,382 @@
+"""The facade: the ``DAG`` base class and its metaclass.
+
+A DAG class is declared with the markers of ``_declare.py``; ``DAGMeta``
+turns its body into specs (``_specs.py``) and compiles them into a frozen
+:class:`~trio_dag.Graph` when the ``class`` statement runs. The class then
+offers the ways to run it (``run``, ``run_sync``, ``resume``, ``stream``),
+each of which builds one :class:`~trio_dag._options.RunOptions` and hands it
+to the runtime.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar, Literal
+
+import trio
+
+from ._declare import Input, Node, NodeFunction
+from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
+from ._graph import NO_DEFAULT, Graph
+from ._instrument import Instrument
+from ._options import RunOptions
+from ._result import RunResult
+from ._retry import RetryPolicy
+from ._run import execute
+from ._specs import check_name, spec_from_function, specs_from_nodes
+from ._strategies import Strategy
+from ._stream import StreamResults, open_stream
+from ._supervise import Supervisor
+from ._validate import reject
+
+__all__ = ["DAG", "DAGMeta"]
+
+
+class _Namespace(dict[str, Any]):
+    """Class-body namespace that refuses to redefine a node or input silently."""
+
+    def __init__(self, dag: str) -> None:
+        super().__init__()
+        self.dag = dag
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        old = self.get(key)
+        if isinstance(old, NodeFunction | Input):
+            # also a node redefined without @node: it would vanish without a word
+            then = "" if isinstance(value, NodeFunction | Input) else f" (then as {value!r})"
+            raise DuplicateNodeError(
+                f"DAG {self.dag!r} defines {key!r} twice{then}; "
+                f"node and input names must be unique",
+                dag=self.dag,
+                node=key,
+            )
+        super().__setitem__(key, value)
+
+
+class DAGMeta(type):
+    """Metaclass of :class:`DAG`: validates and compiles the class body."""
+
+    @classmethod
+    def __prepare__(mcs, name: str, bases: tuple[type, ...], /, **kw: Any) -> _Namespace:
+        return _Namespace(name)
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        ns: dict[str, Any],
+        /,
+        *,
+        compiled: Graph | None = None,
+        **kw: Any,
+    ) -> Any:
+        cls = super().__new__(mcs, name, bases, dict(ns), **kw)
+        if compiled is not None:  # from_nodes(): the graph is compiled already
+            cls.graph = compiled  # type: ignore[attr-defined]
+            cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
+            return cls
+        nodes: dict[str, NodeFunction] = {}
+        inputs: dict[str, Input] = {}
+        for base in reversed(cls.__mro__[1:]):
+            if getattr(base, "_dsl_nodes", {}) is None:
+                raise DAGDefinitionError(
+                    f"DAG {name!r} subclasses {base.__name__!r}, which was built by "
+                    f"DAG.from_nodes(); its nodes are not class attributes, so a subclass "
+                    f"cannot extend them: build the whole graph with from_nodes() instead",
+                    dag=name,
+                )
+            nodes.update(getattr(base, "_dsl_nodes", {}))
+            inputs.update(getattr(base, "_dsl_inputs", {}))
+        seen: dict[int, str] = {id(v): k for k, v in nodes.items()}
+        for key, value in ns.items():
+            if isinstance(value, NodeFunction):
+                if id(value) in seen and seen[id(value)] != key:
+                    raise DuplicateNodeError(
+                        f"DAG {name!r} registers the same node function under two names, "
+                        f"{seen[id(value)]!r} and {key!r}; define each node once",
+                        dag=name,
+                        node=key,
+                    )
+                seen[id(value)] = key
+                check_name(name, key, "node", identifier=True, reserved=RESERVED)
+                nodes[key] = value
+                inputs.pop(key, None)
+            elif isinstance(value, Input):
+                check_name(name, key, "input", identifier=True, reserved=RESERVED)
+                inputs[key] = value
+                nodes.pop(key, None)
+        sup = ns.get("supervisor", getattr(cls, "supervisor", None))
+        if not isinstance(sup, Supervisor):
+            raise DAGDefinitionError(
+                f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {sup!r}", dag=name
+            )
+        known = set(nodes) | set(inputs)
+        specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
+        cls._dsl_nodes = nodes  # type: ignore[attr-defined]
+        cls._dsl_inputs = inputs  # type: ignore[attr-defined]
+        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()})  # type: ignore[attr-defined]
+        return cls
+
+    def __init__(
+        cls, name: str, bases: tuple[type, ...], ns: dict[str, Any], /, **kw: Any
+    ) -> None:
+        kw.pop("compiled", None)
+        super().__init__(name, bases, ns, **kw)
+
+
+class DAG(metaclass=DAGMeta):
+    """Base class of a DAG defined in a class body.
+
+    >>> import trio, trio_dag
+    >>> class Greeting(trio_dag.DAG):
+    ...     who = trio_dag.input(default="world")
+    ...
+    ...     @trio_dag.node
+    ...     async def text(who):
+    ...         return f"hello, {who}"
+    ...
+    ...     @trio_dag.node
+    ...     async def shout(text):
+    ...         return text.upper() + "!"
+    >>> Greeting.graph.order
+    ('text', 'shout')
+    >>> Greeting.run_sync()["shout"]
+    'HELLO, WORLD!'
+    """
+
+    graph: ClassVar[Graph]
+    """The compiled, frozen graph of this DAG."""
+
+    supervisor: ClassVar[Supervisor] = Supervisor()
+    """The default supervisor of this DAG's runs; set it in the class body."""
+
+    @classmethod
+    def from_nodes(
+        cls,
+        name: str,
+        nodes: Iterable[Node],
+        inputs: Iterable[str] | Mapping[str, Input] = (),
+        *,
+        supervisor: Supervisor | None = None,
+    ) -> type[DAG]:
+        """Build a DAG from :class:`Node` specs (generated or loaded graphs).
+
+        Args:
+            name: the DAG's name.
+            nodes: the nodes, in definition order.
+            inputs: input names (all required), or a mapping of names to
+                :func:`trio_dag.input` declarations.
+            supervisor: the DAG's default supervisor.
+
+        Returns:
+            A new :class:`DAG` subclass, validated and compiled.
+
+        Raises:
+            DAGDefinitionError: (a subclass of it) the graph is invalid.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidNodeError(
+                f"from_nodes(): the DAG name must be a non-empty string, got {name!r}",
+                dag=str(name),
+            )
+        if isinstance(inputs, Mapping):
+            declared = {}
+            for k, v in inputs.items():
+                if not isinstance(v, Input):
+                    raise DAGDefinitionError(
+                        f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), "
+                        f"got {v!r}",
+                        dag=name,
+                    )
+                declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = (
+                    v.default
+                )
+        else:
+            if isinstance(inputs, str):
+                inputs = (inputs,)
+            declared = {}
+            for k in inputs:
+                check_name(name, k, "input", identifier=False, reserved=RESERVED)
+                if k in declared:
+                    raise DuplicateNodeError(
+                        f"DAG {name!r} declares input {k!r} twice", dag=name, node=k
+                    )
+                declared[k] = NO_DEFAULT
+        if supervisor is not None and not isinstance(supervisor, Supervisor):
+            raise DAGDefinitionError(
+                f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
+                dag=name,
+            )
+        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared)
+        ns: dict[str, Any] = {"__qualname__": name}
+        if supervisor is not None:
+            ns["supervisor"] = supervisor
+        return DAGMeta(name, (DAG,), ns, compiled=graph)  # type: ignore[return-value]
+
+    @classmethod
+    async def run(
+        cls,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> RunResult:
+        """Run the DAG and return its :class:`~trio_dag.RunResult`.
+
+        Args:
+            inputs: values of the declared inputs.
+            strategy: :class:`~trio_dag.Sequential` or :class:`~trio_dag.Parallel`;
+                by default ``Parallel()`` (eager), or ``Parallel(schedule="levels")``
+                when the supervisor restarts levels.
+            supervisor: overrides the DAG's ``supervisor`` for this run.
+            on_failure: ``"fail_fast"`` cancels everything when a node has
+                finally failed; ``"continue"`` runs every node that does not
+                depend on a failure first. Either way ``RunFailed`` is raised.
+            retry: the retry policy of nodes that have none of their own.
+            deadline: seconds the whole run may take; when it passes, the run is
+                cancelled and ``RunFailed`` is raised with status ``"timed_out"``.
+            seed: seeds the random generator of retry jitter, for reproducible delays.
+            instruments: :class:`~trio_dag.Instrument` objects told of every event.
+
+        Raises:
+            InputError: inputs are missing or unknown (before any node runs).
+            RunFailed: the run did not complete; ``.result`` keeps what did.
+        """
+        graph = cls.graph
+        options = RunOptions.build(
+            f"DAG {graph.name!r}: run",
+            cls.supervisor,
+            strategy=strategy,
+            supervisor=supervisor,
+            on_failure=on_failure,
+            retry=retry,
+            deadline=deadline,
+            seed=seed,
+            instruments=instruments,
+        )
+        return await execute(graph, graph.bind_inputs(inputs), None, options)
+
+    @classmethod
+    async def resume(
+        cls,
+        partial: RunResult,
+        *,
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> RunResult:
+        """Run only what ``partial`` is missing; return the full :class:`~trio_dag.RunResult`.
+
+        Completed values are passed on as the same objects and never
+        recomputed; the inputs are those of the partial run. Resuming a
+        complete result runs nothing. Options are as for :meth:`run`.
+
+        Raises:
+            InvalidOptionError: ``partial`` is not a result of this DAG, or an
+                option is invalid.
+            RunFailed: the resumed run did not complete either.
+        """
+        graph = cls.graph
+        where = f"DAG {graph.name!r}: resume"
+        if not isinstance(partial, RunResult) or partial.graph is not graph:
+            reject(where, "partial", partial, "a RunResult of this DAG", wrong_type=True)
+        options = RunOptions.build(
+            where,
+            cls.supervisor,
+            strategy=strategy,
+            supervisor=supervisor,
+            on_failure=on_failure,
+            retry=retry,
+            deadline=deadline,
+            seed=seed,
+            instruments=instruments,
+        )
+        return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
+
+    @classmethod
+    def run_sync(cls, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+        """Run the DAG with :func:`trio.run`, for scripts; options as for :meth:`run`."""
+        return trio.run(functools.partial(cls.run, inputs, **options))
+
+    @classmethod
+    def stream(
+        cls,
+        source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+        *,
+        max_in_flight: int = 64,
+        batch_size: int | None = None,
+        ordered: bool = True,
+        on_item_failure: str = "continue",
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> AbstractAsyncContextManager[StreamResults]:
+        r"""Run the DAG once per input mapping of ``source``, pipelined.
+
+        ``async with Pipeline.stream(source) as results: async for r in results:
+        ...``. Each item flows through the whole DAG; different items are at
+        different nodes at the same time, all under one ``max_concurrency``
+        limiter. The source is read lazily: never more than ``max_in_flight``
+        items are between the source and the consumer (items waiting to be
+        delivered in order count), so memory stays flat however long the
+        stream. Leaving the ``async with`` early cancels the work in flight and
+        closes the source (``aclose()`` or ``close()``).
+
+        Args:
+            source: an iterable or async iterable of input mappings.
+            max_in_flight: most items read from the source and not yet
+                received by the consumer.
+            batch_size: when set, items are read and admitted in batches of this
+                size (the last may be smaller), and each result is a ``list`` of
+                the batch's :class:`~trio_dag.RunResult`\ s.
+            ordered: deliver in input order (``True``) or in completion order.
+            on_item_failure: ``"continue"`` delivers a failed item's partial
+                result (``result.ok`` is false) and goes on; ``"stop"`` raises
+                that item's :class:`~trio_dag.RunFailed` from the iteration,
+                after every earlier result, and cancels the rest.
+            strategy, supervisor, retry, deadline, seed, instruments: as for
+                :meth:`run`, applied to each item's run (``deadline`` per item).
+
+        Raises:
+            InvalidOptionError: an option is invalid (before anything runs).
+            InputError: from the iteration, when an item's inputs are invalid.
+        """
+        graph = cls.graph
+        options = RunOptions.build(
+            f"DAG {graph.name!r}: stream",
+            cls.supervisor,
+            strategy=strategy,
+            supervisor=supervisor,
+            retry=retry,
+            deadline=deadline,
+            seed=seed,
+            instruments=instruments,
+        )
+        return open_stream(
+            graph,
+            source,
+            options,
+            max_in_flight=max_in_flight,
+            batch_size=batch_size,
+            ordered=ordered,
+            on_item_failure=on_item_failure,
+        )
+
+
+RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("__")) | {"graph"}
+"""Names a node or input may not take: they would shadow the DAG's own API
+(public names, and private ones such as ``_dsl_nodes`` that the class uses)."""

@@ -1,0 +1,202 @@
+"""Declaration: the markers used in DAG class bodies and programmatic specs.
+
+``input``, ``get`` and ``node`` mark a class body's inputs, explicit
+dependencies and nodes; :class:`Node` describes one node of a generated
+graph. They only record what was declared: every check happens when the
+specs are built (``_specs.py``), as the ``class`` statement runs or
+``DAG.from_nodes`` is called.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, final, overload
+
+from ._exceptions import option_error
+from ._graph import NO_DEFAULT
+from ._retry import RetryPolicy
+from ._validate import reject
+
+__all__ = ["OPTIONS", "Get", "Input", "Node", "NodeFunction", "get", "input", "node"]
+
+
+# ---------------------------------------------------------------- markers
+
+
+@final
+class Input:
+    """A declared run input; create with :func:`trio_dag.input`."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, default: Any = NO_DEFAULT) -> None:
+        self.default = default
+        self.name: str | None = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @property
+    def required(self) -> bool:
+        """Whether a run must be given this input."""
+        return self.default is NO_DEFAULT
+
+    def __repr__(self) -> str:
+        d = "" if self.required else f"default={self.default!r}"
+        return f"trio_dag.input({d})"
+
+
+def input(default: Any = NO_DEFAULT) -> Any:
+    """Declare a run input in a DAG class body.
+
+    ``day = trio_dag.input()`` is required; ``trio_dag.input(default=...)`` is
+    optional. Nodes depend on an input by naming it as a parameter.
+    """
+    return Input(default)
+
+
+@final
+class Get:
+    """A dependency under another name; create with :func:`trio_dag.get`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            reject("trio_dag.get()", "name", name, "a node or input name", wrong_type=True)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"trio_dag.get({self.name!r})"
+
+
+def get(name: str) -> Any:
+    """Declare, as a parameter default, a dependency on ``name``.
+
+    ``async def summary(users, when=trio_dag.get("day"))`` makes ``summary``
+    depend on ``day`` and receive its value as ``when``.
+    """
+    return Get(name)
+
+
+# ------------------------------------------------------------------ nodes
+
+OPTIONS = ("retry", "timeout", "map_over")
+"""The options a node takes (checked when the DAG is defined)."""
+
+
+@final
+class NodeFunction:
+    """A node of the class DSL: the async function plus its options.
+
+    It stays callable as the plain async function, so a node can be unit
+    tested on its own: ``await Pipeline.summary(users=..., orders=...)``.
+    """
+
+    __slots__ = ("__dict__", "__wrapped__", "fn", "options")
+
+    def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.fn = fn
+        self.options = options
+        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<trio_dag node {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+
+@overload
+def node(fn: Callable[..., Any], /) -> NodeFunction: ...
+@overload
+def node(
+    *,
+    retry: RetryPolicy | int | None = None,
+    timeout: float | None = None,
+    map_over: str | None = None,
+) -> Callable[[Callable[..., Any]], NodeFunction]: ...
+def node(
+    fn: Callable[..., Any] | None = None,
+    /,
+    **options: Any,
+) -> NodeFunction | Callable[[Callable[..., Any]], NodeFunction]:
+    """Mark an ``async def`` in a DAG class body as a node.
+
+    Use bare (``@trio_dag.node``) or with options
+    (``@trio_dag.node(retry=3, timeout=5.0)``). Each parameter names a
+    dependency: a node or a declared input of the same name, or the name given
+    with ``param=trio_dag.get("name")``. A parameter with an ordinary default
+    that names no node or input keeps its default.
+
+    Args:
+        retry: a :class:`~trio_dag.RetryPolicy`, or an int ``n`` for
+            ``RetryPolicy(max_attempts=n)``.
+        timeout: seconds allowed per attempt (``trio.fail_after`` inside the
+            attempt's own task).
+        map_over: the parameter to map over: the function runs once per
+            element of that dependency's value, and the node's value is the
+            list of results in input order.
+    """
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise option_error(
+            f"trio_dag.node() got an unknown option {bad!r}; the options are {', '.join(OPTIONS)}",
+            option=bad,
+            value=options[bad],
+            wrong_type=True,
+        )
+    if fn is None:
+        return lambda f: NodeFunction(f, options)
+    if isinstance(fn, NodeFunction):
+        raise option_error(
+            f"{fn!r} is already a node; apply @trio_dag.node once",
+            option="fn",
+            value=fn,
+            wrong_type=True,
+        )
+    return NodeFunction(fn, options)
+
+
+@final
+class Node:
+    """A node of the programmatic form, for :meth:`DAG.from_nodes`.
+
+    The function receives its dependencies positionally, in ``deps`` order,
+    so one function object can serve 100,000 generated nodes.
+
+    Args:
+        name: the node's name (any non-empty string).
+        fn: the async callable.
+        deps: names of nodes or inputs it depends on.
+        retry: as for :func:`node`.
+        timeout: as for :func:`node`.
+        map_over: the dependency (one of ``deps``) to map over, as for :func:`node`.
+    """
+
+    __slots__ = ("deps", "fn", "name", "options")
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        deps: Iterable[str] = (),
+        *,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
+        map_over: str | None = None,
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
+        self.options = {
+            k: v
+            for k, v in (("retry", retry), ("timeout", timeout), ("map_over", map_over))
+            if v is not None
+        }
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, deps={self.deps!r})"

@@ -1,0 +1,129 @@
+"""Run options: one frozen, validated record built once per call (internal).
+
+``DAG.run``, ``resume``, ``stream`` and ``run_sync`` keep their explicit,
+typed public signatures; each builds a :class:`RunOptions` once and hands
+only that to the runtime, so an option is checked in one place and a new
+option is added in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, final
+
+from ._exceptions import option_error
+from ._instrument import Instrument
+from ._retry import RetryPolicy
+from ._strategies import Parallel, Sequential, Strategy
+from ._supervise import Supervisor
+from ._validate import check_choice, check_number, reject
+
+__all__ = ["RunOptions"]
+
+_EAGER = Parallel()
+_LEVELS = Parallel(schedule="levels")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The validated options of one call that runs a DAG.
+
+    Attributes:
+        strategy: the strategy, resolved (never ``None``).
+        supervisor: the supervisor, resolved from the DAG's default.
+        fail_fast: ``on_failure == "fail_fast"``.
+        retry: the retry policy of nodes that have none of their own, or ``None``.
+        deadline: seconds the run (each item's run, for a stream) may take, or ``None``.
+        seed: the seed of retry jitter, or ``None``.
+        instruments: the instruments, materialised once.
+    """
+
+    strategy: Strategy
+    supervisor: Supervisor
+    fail_fast: bool
+    retry: RetryPolicy | None
+    deadline: float | None
+    seed: int | None
+    instruments: tuple[Instrument, ...]
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """The strategy's bound on running node attempts, or ``None``."""
+        s = self.strategy
+        return s.max_concurrency if isinstance(s, Parallel) else None
+
+    @classmethod
+    def build(
+        cls,
+        where: str,
+        default_supervisor: Supervisor,
+        *,
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        on_failure: str = "fail_fast",
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> RunOptions:
+        """Check every option and resolve the defaults.
+
+        Args:
+            where: what error messages say the options were given to, e.g.
+                ``"DAG 'Report': run"``.
+            default_supervisor: the DAG's own supervisor.
+
+        Raises:
+            InvalidOptionError: an option has a bad value (named in the message).
+        """
+        sup = default_supervisor if supervisor is None else supervisor
+        if not isinstance(sup, Supervisor):
+            reject(where, "supervisor", sup, "a trio_dag.Supervisor", wrong_type=True)
+        check_choice(where, "on_failure", on_failure, ("fail_fast", "continue"))
+        if deadline is not None:
+            deadline = check_number(where, "deadline", deadline, positive=True, allow_zero=False)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            reject(where, "seed", seed, "an int or None", wrong_type=True)
+        if strategy is None:
+            strategy = _LEVELS if sup.needs_levels else _EAGER
+        elif not isinstance(strategy, Sequential | Parallel):
+            reject(
+                where,
+                "strategy",
+                strategy,
+                "trio_dag.Sequential() or trio_dag.Parallel(...)",
+                wrong_type=True,
+            )
+        elif isinstance(strategy, Parallel) and strategy.schedule == "eager" and sup.needs_levels:
+            raise option_error(
+                f"{where}: supervisor strategy {sup.strategy!r} restarts levels, so it needs "
+                f"level scheduling; use Parallel(schedule='levels') (the default for such a "
+                f"supervisor) or Sequential(), not schedule='eager'",
+                option="strategy",
+                value=strategy,
+            )
+        policy = RetryPolicy.coerce(retry, where)
+        return cls(
+            strategy,
+            sup,
+            on_failure == "fail_fast",
+            policy,
+            deadline,
+            seed,
+            _instruments(where, instruments),
+        )
+
+
+def _instruments(where: str, instruments: Any) -> tuple[Instrument, ...]:
+    if isinstance(instruments, Instrument):
+        reject(where, "instruments", instruments, "an iterable of Instruments", wrong_type=True)
+    try:
+        items = tuple(instruments)
+    except TypeError:
+        reject(where, "instruments", instruments, "an iterable of Instruments", wrong_type=True)
+    for ins in items:
+        if not isinstance(ins, Instrument):
+            reject(where, "instruments", ins, "trio_dag.Instrument objects", wrong_type=True)
+    return items

@@ -1,0 +1,83 @@
+"""Helpers shared by the test modules, e.g. ``from conftest import Boom, dag_deps``.
+
+pytest puts this directory on ``sys.path`` (the default "prepend" import mode,
+``tests/`` being no package), so the test modules import these by name.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from hypothesis import strategies as st
+
+import trio_dag as td
+
+
+class Boom(Exception):
+    """The error a test's node raises on purpose."""
+
+
+@st.composite
+def dag_deps(
+    draw: st.DrawFn,
+    *,
+    min_nodes: int = 0,
+    max_nodes: int = 25,
+    max_deps: int = 4,
+    shuffled: bool = True,
+) -> list[list[int]]:
+    """Random DAGs as dependency lists: node ``i`` depends only on ids below ``i``.
+
+    Every drawn graph is acyclic without filtering. With ``shuffled`` each
+    node's dependencies come in a random order (they are the arguments'
+    order), otherwise in ascending order.
+
+    Args:
+        draw: supplied by Hypothesis.
+        min_nodes: fewest nodes.
+        max_nodes: most nodes.
+        max_deps: most dependencies of one node.
+        shuffled: draw the order of each node's dependencies too.
+    """
+    n = draw(st.integers(min_nodes, max_nodes))
+    deps: list[list[int]] = []
+    for i in range(n):
+        if i == 0:
+            deps.append([])
+            continue
+        chosen = sorted(draw(st.sets(st.integers(0, i - 1), max_size=min(i, max_deps))))
+        deps.append(draw(st.permutations(chosen)) if shuffled else chosen)
+    return deps
+
+
+# ------------------------------------------------------ definition tests
+
+
+async def nothing() -> None:
+    """A node body with no dependencies and no value."""
+    return None
+
+
+async def echo(a: Any) -> Any:
+    """A node body with one dependency, returning its value."""
+    return a
+
+
+def dsl_dag(name: str, **members: Any) -> type[td.DAG]:
+    """Build a DAG class whose body holds ``members`` (names a class body cannot spell)."""
+
+    def body(ns: dict[str, Any]) -> None:
+        for k, v in members.items():
+            ns[k] = v
+
+    return types.new_class(name, (td.DAG,), {}, body)
+
+
+def check_message(exc: td.DAGDefinitionError, dag: str, *parts: str) -> None:
+    """``exc`` is about DAG ``dag`` and its message names it and holds every part."""
+    msg = str(exc)
+    assert repr(dag) in msg, msg
+    for p in parts:
+        assert p in msg, f"{p!r} not in {msg!r}"
+    assert exc.dag == dag
