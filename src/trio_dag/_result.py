@@ -254,6 +254,22 @@ _WHY = {
 }
 
 
+def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
+    """``Type: message`` of the first ``limit`` exceptions inside ``group``, however nested."""
+    out: list[str] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(reversed(e.exceptions))
+        elif len(out) == limit:
+            out.append("...")
+            break
+        else:
+            out.append(f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__)
+    return out
+
+
 def _short(names: list[str], limit: int = 10) -> str:
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
@@ -267,6 +283,9 @@ def _chain(e: BaseException) -> str:
         if parts and isinstance(cur, trio.Cancelled):  # how a timeout works, not a cause
             break
         seen.add(id(cur))
-        parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
+        part = f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__
+        if isinstance(cur, BaseExceptionGroup):  # name what is inside, not only the group
+            part += " [" + "; ".join(_leaf_texts(cur)) + "]"
+        parts.append(part)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
     return " <- caused by ".join(parts)

@@ -456,21 +456,26 @@ class _Run:
         node's failure, a :class:`NodeCancelled`, so a run never completes
         without a node's value.
         """
-        name = self.names[i]
         if trio.current_effective_deadline() == -math.inf:
             emit = self.node_emit
             if emit and (self.plain[i] or self.maps[i] is not None):  # _attempts tells its own
-                emit("node_cancelled", name, self.attempts.get(i, 1))
+                emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
             return False
+        self._failed_event(i, self._stray_error(i, exc))
+        return True
+
+    def _stray_error(self, i: int, exc: BaseException, index: int | None = None) -> NodeCancelled:
+        """The failure of node ``i`` (or of its map element ``index``) for a stray Cancelled."""
+        name = self.names[i]
+        what = f"node {name!r}" if index is None else f"element {index} of map node {name!r}"
         err = NodeCancelled(
-            f"node {name!r} of DAG {self.graph.name!r} raised trio.Cancelled although its run "
+            f"{what} of DAG {self.graph.name!r} raised trio.Cancelled although its run "
             f"was not being cancelled (a Cancelled leaked from another cancel scope or task); "
             f"it ended without a value, so it failed",
             node=name,
         )
         err.__cause__ = exc
-        self._failed_event(i, err)
-        return True
+        return err
 
     def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
         """A group that is not an Exception ended node ``i``: whether it is handled here.
@@ -722,6 +727,13 @@ class _Run:
                     if emit and not supervised:
                         emit("element_failed", name, k, exc, 1, False)
                     errors.append(exc)
+                    nursery.cancel_scope.cancel()
+                    return
+                except trio.Cancelled as exc:  # costs nothing unless raised
+                    if trio.current_effective_deadline() == -math.inf:
+                        raise
+                    # Stray: the nursery would swallow it as its own, leaving no value.
+                    errors.append(self._stray_error(i, exc, k))
                     nursery.cancel_scope.cancel()
                     return
 
