@@ -393,6 +393,39 @@ def test_sys_exit_in_a_node_exits_the_process_with_its_code(strategy: str) -> No
     assert proc.stderr == ""
 
 
+@pytest.mark.parametrize("strategy", ["Sequential()", "Parallel()", "Parallel(schedule='levels')"])
+def test_a_real_ctrl_c_interrupts_run_sync_bare(strategy: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, signal, threading
+        import trio
+        import trio_dag as td
+
+        async def quick() -> int:
+            return 1
+
+        async def slow(quick: int) -> None:
+            await trio.sleep(30)
+
+        D = td.DAG.from_nodes(
+            "D", [td.Node("quick", quick), td.Node("slow", slow, deps=["quick"])]
+        )
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            D.run_sync(strategy=td.{strategy})
+        except KeyboardInterrupt as exc:
+            assert isinstance(exc, td.RunInterrupted), repr(exc)
+            print(exc.result.status, dict(exc.result))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "interrupted {'quick': 1}\n"
+
+
 # ----------------------------------------------------------- 4. a stray Cancelled
 
 

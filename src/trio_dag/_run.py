@@ -287,7 +287,8 @@ class _Run:
             _current_run.reset(token)
         # Break the cycles exception -> traceback -> frames -> run -> errors, so a
         # finished run leaves nothing for the cycle collector (values stay in result).
-        self.errors, self.last = {}, {}
+        if self.errors or self.last:
+            self.errors, self.last = {}, {}
         self.nurseries.clear()
         self.level_nursery = None
         status = result.status
@@ -327,7 +328,7 @@ class _Run:
         else:
             status = RunStatus.COMPLETED
         values = self.values
-        last = {i: e for i, e in self.last.items() if values[i] is MISSING}
+        last = {i: e for i, e in self.last.items() if values[i] is MISSING} if self.last else None
         return RunResult(
             self.graph,
             values,
