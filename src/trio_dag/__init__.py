@@ -21,6 +21,8 @@ from ._exceptions import MapError as MapError
 from ._exceptions import RunFailed as RunFailed
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
+from ._handle import Progress as Progress
+from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
 from ._result import NodeStatus as NodeStatus
 from ._result import RunResult as RunResult
@@ -53,8 +55,10 @@ __all__ = [
     "NodeFunction",
     "NodeStatus",
     "Parallel",
+    "Progress",
     "RetryPolicy",
     "RunFailed",
+    "RunHandle",
     "RunResult",
     "RunStatus",
     "Sequential",

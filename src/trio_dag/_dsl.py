@@ -28,6 +28,7 @@ from ._retry import RetryPolicy
 from ._supervise import Supervisor
 
 if TYPE_CHECKING:
+    from ._handle import RunHandle
     from ._instrument import Instrument
     from ._result import RunResult
     from ._strategies import Strategy
@@ -716,6 +717,22 @@ class DAG(metaclass=DAGMeta):
             seed=seed,
             instruments=instruments,
         )
+
+    @classmethod
+    def start(
+        cls, inputs: Mapping[str, Any] | None = None, **run_options: Any
+    ) -> AbstractAsyncContextManager[RunHandle]:
+        """Start a run in the background: ``async with Dag.start(inputs) as run:``.
+
+        The block gets a :class:`~trio_dag.RunHandle` once the run has started
+        (bad inputs or options raise on entry, before any node runs). Leaving
+        the block cancels the run if it is still going; the handle stays
+        usable after it (``run.result()``, ``await run.wait()``). Options are
+        as for :meth:`run`.
+        """
+        from ._handle import start_run
+
+        return start_run(cls, inputs, **run_options)
 
     @classmethod
     def run_sync(cls, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
