@@ -7,6 +7,7 @@ options, 130 interrupted (Ctrl-C; the partial report is printed).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -15,13 +16,12 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import rich.console
-import rich.progress
 import rich.table
 import rich.text
 import trio
@@ -29,10 +29,12 @@ import trio
 from ._dsl import DAG
 from ._exceptions import DAGDefinitionError, DAGError, RunFailed
 from ._graph import NO_DEFAULT
-from ._handle import Progress, RunHandle
+from ._handle import RunHandle
 from ._instrument import Instrument
 from ._result import NodeStatus, RunResult, RunStatus
 from ._strategies import Parallel, Sequential, Strategy
+from .instruments import ChromeTrace, Timeline
+from .instruments._progress import ProgressDisplay
 
 __all__ = ["cli", "run_cli"]
 
@@ -100,7 +102,8 @@ def _import(where: str) -> Any:
             name = path.stem if path.stem.isidentifier() else "_trio_dag_cli_module"
             sys.path.insert(0, str(path.resolve().parent))  # so it can import its neighbours
             spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
+            assert spec is not None
+            assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # dataclasses, pickling and typing look it up there
             spec.loader.exec_module(module)
@@ -168,7 +171,9 @@ def parse_inputs(pairs: Sequence[str], file: str | None) -> dict[str, Any]:
     return inputs
 
 
-def make_strategy(dag: type[DAG], name: str | None, max_concurrency: int | None) -> Strategy | None:
+def make_strategy(
+    dag: type[DAG], name: str | None, max_concurrency: int | None
+) -> Strategy | None:
     """The strategy for ``--strategy``/``--max-concurrency`` (``None``: the DAG's default)."""
     if name == "sequential":
         if max_concurrency is not None:
@@ -210,43 +215,20 @@ class _Lines(Instrument):
         self._say(f"FAILED   {node} attempt {attempt}: {type(error).__name__}: {error}; {then}")
 
 
-async def _show_progress(run: RunHandle, console: rich.console.Console) -> None:
-    """A live progress bar, fed by ``run.watch()`` (redrawn at most 10 times a second)."""
-    columns = (
-        rich.progress.SpinnerColumn(),
-        rich.progress.BarColumn(),
-        rich.progress.MofNCompleteColumn(),
-        rich.progress.TimeElapsedColumn(),
-        rich.progress.TextColumn("{task.fields[status]}"),
-    )
-    with rich.progress.Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("run", total=run.progress.total, status="")
-        async for p in run.watch():
-            bar.update(task, completed=p.done + p.failed + p.skipped, status=_status_text(p))
-            await trio.sleep(0.1)
+async def _on_sigint(
+    signals: Any, stack: contextlib.ExitStack, run: RunHandle, state: _RunState
+) -> None:
+    """First Ctrl-C: cancel the run (its partial result is reported).
 
-
-def _status_text(p: Progress) -> str:
-    parts = [f"{p.running} running"]
-    if p.retrying:
-        parts.append(f"{p.retrying} retrying")
-    if p.failed:
-        parts.append(f"{p.failed} failed")
-    if p.skipped:
-        parts.append(f"{p.skipped} skipped")
-    names = ", ".join(p.running_names[:3]) + (", ..." if len(p.running_names) > 3 else "")
-    return ", ".join(parts) + (f": {names}" if names else "")
-
-
-async def _on_sigint(run: RunHandle, state: _RunState, *, task_status: Any) -> None:
-    """First Ctrl-C: cancel the run (its partial result is reported); the next one stops."""
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        task_status.started()
-        async for _ in signals:
-            state.interrupted = True
-            state.err.print("interrupted: cancelling the run (Ctrl-C again to stop at once)")
-            run.cancel()
-            return
+    Then the usual handler is back, so a second Ctrl-C raises
+    ``KeyboardInterrupt`` at once (for node code that ignores cancellation).
+    """
+    async for _ in signals:
+        stack.close()
+        state.interrupted = True
+        state.err.print("interrupted: cancelling the run (Ctrl-C again to stop at once)")
+        run.cancel()
+        return
 
 
 @dataclass
@@ -254,7 +236,6 @@ class _RunState:
     out: rich.console.Console
     err: rich.console.Console
     interrupted: bool = False
-    extra: list[Instrument] = field(default_factory=list)
 
 
 def execute(
@@ -268,6 +249,7 @@ def execute(
     progress: bool,
     lines: bool,
     virtual: bool = False,
+    outputs: bool = True,
     after: Callable[[RunResult, rich.console.Console], None] | None = None,
 ) -> int:
     """Run ``dag`` as ``trio-dag run`` does; return the exit status."""
@@ -277,7 +259,11 @@ def execute(
     shown = err if as_json else out  # the terminal where progress and the table go
     live = progress and shown.is_terminal and not virtual
     instruments: list[Instrument] = []
-    if progress and not live and lines:
+    display: ProgressDisplay | None = None
+    if live:
+        display = ProgressDisplay(shown)
+        instruments.append(display)
+    elif progress and lines:
         instruments.append(_Lines(err))
     finishers = _observers(trace, timeline, instruments)
     options: dict[str, Any] = {"instruments": instruments}
@@ -286,33 +272,43 @@ def execute(
 
     async def main() -> RunResult:
         entered = False
-        try:
-            async with dag.start(inputs, **options) as run:
-                entered = True
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(_on_sigint, run, state)
-                    if live:
-                        nursery.start_soon(_show_progress, run, shown)
-                    try:
-                        result = await run.wait()
-                    except RunFailed as exc:
-                        result = exc.result
-                    nursery.cancel_scope.cancel()
-                return result
-        except (DAGError, TypeError, ValueError) as exc:
-            if entered:
-                raise
-            raise BadInput(str(exc)) from exc
+        # Ctrl-C is caught from before the run starts, so no node runs without it.
+        with contextlib.ExitStack() as stack:
+            signals = stack.enter_context(trio.open_signal_receiver(signal.SIGINT))
+            try:
+                async with dag.start(inputs, **options) as run:
+                    entered = True
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(_on_sigint, signals, stack, run, state)
+                        try:
+                            result = await run.wait()
+                        except RunFailed as exc:
+                            result = exc.result
+                        nursery.cancel_scope.cancel()
+                    return result
+            except (DAGError, TypeError, ValueError) as exc:
+                if entered:
+                    raise
+                raise BadInput(str(exc)) from exc
 
     clock = None
     if virtual:
-        import trio.testing  # not at the top: it imports pytest, a second of start-up
+        from trio.testing import MockClock  # not at the top: it imports pytest (slow)
 
-        clock = trio.testing.MockClock(autojump_threshold=0)
+        clock = MockClock(autojump_threshold=0)
+    stopped: KeyboardInterrupt | None = None
     try:
         result = trio.run(main, clock=clock)
-    except KeyboardInterrupt as exc:  # a Ctrl-C before the run could catch it
-        partial = getattr(exc, "result", None)
+    except* KeyboardInterrupt as group:  # a second Ctrl-C, or one before the run began
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        stopped = cast(KeyboardInterrupt, leaf)
+    finally:
+        if display is not None:
+            display.close()
+    if stopped is not None:
+        partial = getattr(stopped, "result", None)  # a RunInterrupted carries the result
         if isinstance(partial, RunResult):
             err.print(partial.report(), highlight=False)
         err.print("interrupted")
@@ -324,7 +320,7 @@ def execute(
         after(result, shown)
     if as_json:
         out.print_json(json.dumps(_as_json(result), default=repr))
-    elif result.ok:
+    elif result.ok and outputs:
         _print_outputs(result, out)
     if not result.ok:
         err.print(result.report(), highlight=False)
@@ -338,10 +334,21 @@ def _observers(
 ) -> list[Callable[[rich.console.Console], None]]:
     """Add the trace and timeline instruments; return what writes their files at the end."""
     finishers: list[Callable[[rich.console.Console], None]] = []
-    if trace is not None or timeline is not None:
-        raise BadInput(
-            "--trace and --timeline need trio_dag.instruments, which this version lacks"
-        )
+    for option, path in (("--trace", trace), ("--timeline", timeline)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise BadInput(f"{option}: the directory of {path} does not exist")
+    if trace is not None:
+        instruments.append(ChromeTrace(trace))
+        finishers.append(lambda console: console.print(f"trace written to {trace}"))
+    if timeline is not None:
+        drawing = Timeline()
+        instruments.append(drawing)
+
+        def draw(console: rich.console.Console) -> None:
+            drawing.write_svg(timeline)
+            console.print(f"timeline written to {timeline}")
+
+        finishers.append(draw)
     return finishers
 
 
@@ -356,7 +363,9 @@ def _summary(result: RunResult, console: rich.console.Console) -> None:
         title_justify="left",
     )
     for col in ("node", "status", "attempts", "started", "took"):
-        table.add_column(col, justify="right" if col in ("attempts", "started", "took") else "left")
+        table.add_column(
+            col, justify="right" if col in ("attempts", "started", "took") else "left"
+        )
     statuses = result.statuses
     order = sorted(
         g.nodes, key=lambda n: (result.started_at(n) is None, result.started_at(n) or 0.0)
@@ -639,6 +648,7 @@ def replay(
         progress=not no_progress,
         lines=False,
         virtual=virtual,
+        outputs=False,
         after=compare,
     )
 
@@ -670,7 +680,8 @@ def demo(strategy: str) -> int:
     t0 = min(t for n in g.nodes if (t := result.started_at(n)) is not None)
     for n in sorted(g.nodes, key=lambda n: result.started_at(n) or 0.0):
         start, took = result.started_at(n), result.duration(n)
-        assert start is not None and took is not None
+        assert start is not None
+        assert took is not None
         click.echo(f"  {n:<12} {start - t0:6.3f}s {took * 1000:6.0f} ms  {result.attempts(n)}")
     click.echo("\nresults:")
     for n in g.order:
@@ -720,4 +731,3 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         click.echo("Aborted!", err=True)
         return EXIT_INTERRUPTED
     return rv if isinstance(rv, int) else 0
-

@@ -58,9 +58,7 @@ class Progress:
     @property
     def pending(self) -> int:
         """Nodes that have not started yet (or were cancelled before finishing)."""
-        return (
-            self.total - self.done - self.running - self.failed - self.retrying - self.skipped
-        )
+        return self.total - self.done - self.running - self.failed - self.retrying - self.skipped
 
 
 # Node states kept by the tracker.
