@@ -33,8 +33,7 @@ from ._handle import RunHandle
 from ._instrument import Instrument
 from ._result import NodeStatus, RunResult, RunStatus
 from ._strategies import Parallel, Sequential, Strategy
-from .instruments import ChromeTrace, Timeline
-from .instruments._progress import ProgressDisplay
+from .instruments import ChromeTrace, ProgressDisplay, Timeline
 
 __all__ = ["cli", "run_cli"]
 
@@ -250,7 +249,7 @@ def execute(
     lines: bool,
     virtual: bool = False,
     outputs: bool = True,
-    after: Callable[[RunResult, rich.console.Console], None] | None = None,
+    after: Callable[[RunResult, float, rich.console.Console], None] | None = None,
 ) -> int:
     """Run ``dag`` as ``trio-dag run`` does; return the exit status."""
     out = rich.console.Console(soft_wrap=True)
@@ -270,7 +269,7 @@ def execute(
     if strategy is not None:
         options["strategy"] = strategy
 
-    async def main() -> RunResult:
+    async def main() -> tuple[RunResult, float]:
         entered = False
         # Ctrl-C is caught from before the run starts, so no node runs without it.
         with contextlib.ExitStack() as stack:
@@ -285,7 +284,7 @@ def execute(
                         except RunFailed as exc:
                             result = exc.result
                         nursery.cancel_scope.cancel()
-                    return result
+                    return result, run.progress.elapsed
             except (DAGError, TypeError, ValueError) as exc:
                 if entered:
                     raise
@@ -298,7 +297,7 @@ def execute(
         clock = MockClock(autojump_threshold=0)
     stopped: KeyboardInterrupt | None = None
     try:
-        result = trio.run(main, clock=clock)
+        result, elapsed = trio.run(main, clock=clock)
     except* KeyboardInterrupt as group:  # a second Ctrl-C, or one before the run began
         leaf: BaseException = group
         while isinstance(leaf, BaseExceptionGroup):
@@ -315,9 +314,9 @@ def execute(
         return EXIT_INTERRUPTED
     for finish in finishers:
         finish(err)
-    _summary(result, shown)
+    _summary(result, elapsed, shown)
     if after is not None:
-        after(result, shown)
+        after(result, elapsed, shown)
     if as_json:
         out.print_json(json.dumps(_as_json(result), default=repr))
     elif result.ok and outputs:
@@ -352,12 +351,9 @@ def _observers(
     return finishers
 
 
-def _summary(result: RunResult, console: rich.console.Console) -> None:
+def _summary(result: RunResult, took: float, console: rich.console.Console) -> None:
     g = result.graph
-    starts = [t for n in g.nodes if (t := result.started_at(n)) is not None]
-    ends = [t for n in g.nodes if (t := result.finished_at(n)) is not None]
-    t0 = min(starts, default=0.0)
-    took = max(ends, default=t0) - t0
+    t0 = min((t for n in g.nodes if (t := result.started_at(n)) is not None), default=0.0)
     table = rich.table.Table(
         title=f"run {result.run_id} of DAG {g.name}: {result.status.value} ({took:.3f}s)",
         title_justify="left",
@@ -624,10 +620,7 @@ def replay(
     except (ValueError, DAGError) as exc:
         raise BadInput(str(exc)) from exc
 
-    def compare(result: RunResult, console: rich.console.Console) -> None:
-        starts = [t for n in dag.graph.nodes if (t := result.started_at(n)) is not None]
-        ends = [t for n in dag.graph.nodes if (t := result.finished_at(n)) is not None]
-        made = max(ends, default=0.0) - min(starts, default=0.0)
+    def compare(result: RunResult, made: float, console: rich.console.Console) -> None:
         recorded = figures.recorded_makespan
         console.print(
             f"{figures.tasks} tasks, {figures.edges} edges, {figures.levels} levels; "
