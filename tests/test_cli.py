@@ -65,6 +65,11 @@ FLOWS = textwrap.dedent(
         async def thing():
             return {1, 2}
 
+    class Markup(td.DAG):
+        @td.node
+        async def shout():
+            raise ValueError("[bold]not markup[/] [/]")
+
     class SelfInterrupt(td.DAG):
         @td.node
         async def done():
@@ -209,6 +214,13 @@ def test_input_values_are_json_else_strings(
     assert main(["run", f"{flows}:Hello", "-i", "who=2026-11-26", "--json", "--no-progress"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["results"]["greet"] == "hello 2026-11-26"  # not JSON: a string
+
+
+def test_messages_are_printed_as_they_are(flows: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", f"{flows}:Markup"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED   shout attempt 1: ValueError: [bold]not markup[/] [/]; gave up" in err
+    assert "failed after 1 attempt: ValueError: [bold]not markup[/] [/]" in err
 
 
 def test_values_json_cannot_represent_are_written_as_repr(

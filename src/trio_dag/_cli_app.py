@@ -252,8 +252,9 @@ def execute(
     after: Callable[[RunResult, float, rich.console.Console], None] | None = None,
 ) -> int:
     """Run ``dag`` as ``trio-dag run`` does; return the exit status."""
-    out = rich.console.Console(soft_wrap=True)
-    err = rich.console.Console(stderr=True, soft_wrap=True)
+    # No console markup: node names, values and error messages are printed as they are.
+    out = rich.console.Console(soft_wrap=True, markup=False, highlight=False)
+    err = rich.console.Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     state = _RunState(out, err)
     shown = err if as_json else out  # the terminal where progress and the table go
     live = progress and shown.is_terminal and not virtual
