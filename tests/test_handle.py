@@ -315,3 +315,59 @@ async def test_repr_while_running(autojump_clock: trio.abc.Clock) -> None:
         async with Diamond.start() as run:
             assert repr(run) == f"<RunHandle of DAG 'Diamond', run {run.run_id} running: 0/3 done>"
             run.cancel()
+
+
+async def test_a_keyboard_interrupt_comes_out_bare_with_the_partial_result(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    class Interrupted(td.DAG):
+        @td.node
+        async def first() -> int:
+            return 1
+
+        @td.node
+        async def second(first: int) -> None:
+            await trio.sleep(1)
+            raise KeyboardInterrupt
+
+    with trio.fail_after(10), pytest.raises(td.RunInterrupted) as info:
+        async with Interrupted.start() as run:
+            await run.wait()
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert info.value.result.status is td.RunStatus.INTERRUPTED
+    assert run.result() is info.value.result
+    assert dict(run.result()) == {"first": 1}
+    with pytest.raises(td.RunFailed) as failed:
+        await run.wait()
+    assert failed.value.result.status is td.RunStatus.INTERRUPTED
+
+
+async def test_a_level_restart_keeps_the_counts_right(autojump_clock: trio.abc.Clock) -> None:
+    calls: list[str] = []
+
+    class Level(td.DAG):
+        supervisor = td.Supervisor(strategy="one_for_all")
+
+        @td.node(retry=td.RetryPolicy(max_attempts=2, initial_delay=1, jitter="none"))
+        async def flaky() -> int:
+            calls.append("flaky")
+            await trio.sleep(1)
+            if len(calls) == 1:
+                raise ValueError("once")
+            return 1
+
+        @td.node
+        async def steady() -> int:
+            await trio.sleep(5)
+            return 2
+
+    with trio.fail_after(100):
+        async with Level.start() as run:
+            await trio.sleep(1.5)  # flaky failed at 1 s; steady was cancelled with its level
+            p = run.progress
+            assert (p.running, p.retrying, p.pending) == (0, 1, 1)
+            await trio.sleep(1)  # both restarted at 2 s
+            assert set(run.progress.running_names) == {"flaky", "steady"}
+            result = await run.wait()
+    assert dict(result) == {"flaky": 1, "steady": 2}
+    assert run.progress.done == 2

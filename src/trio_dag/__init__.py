@@ -18,7 +18,9 @@ from ._exceptions import InputError as InputError
 from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
+from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import RunFailed as RunFailed
+from ._exceptions import RunInterrupted as RunInterrupted
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._handle import Progress as Progress
@@ -30,6 +32,7 @@ from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
 from ._run import Attempt as Attempt
 from ._run import current_attempt as current_attempt
+from ._run import current_run_id as current_run_id
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidOptionError",
     "MapError",
     "Node",
+    "NodeCancelled",
     "NodeFunction",
     "NodeStatus",
     "Parallel",
@@ -59,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "RunFailed",
     "RunHandle",
+    "RunInterrupted",
     "RunResult",
     "RunStatus",
     "Sequential",
@@ -66,6 +71,7 @@ __all__ = [
     "Supervisor",
     "UnknownDependencyError",
     "current_attempt",
+    "current_run_id",
     "get",
     "input",
     "node",

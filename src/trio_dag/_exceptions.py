@@ -11,7 +11,13 @@ The hierarchy, as a tree::
     │   └── InvalidOptionError       a node option with a bad value (also a ValueError)
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
+    ├── NodeCancelled                a node raised trio.Cancelled while its run was not
+    │                                cancelled (also a RuntimeError); kept as its failure
     └── RunFailed                    a run did not complete; .result keeps what did
+
+    RunInterrupted                   a BaseException: KeyboardInterrupt or SystemExit
+                                     stopped a run; always raised as a subclass of the
+                                     original type too; .result keeps what completed
 
 Errors raised by a node's own code are never wrapped in a trio_dag type: they
 are kept as they are, in :attr:`RunResult.errors <trio_dag.RunResult.errors>`
@@ -21,7 +27,7 @@ and as ``RunFailed.__cause__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._result import RunResult
@@ -35,7 +41,9 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "NodeCancelled",
     "RunFailed",
+    "RunInterrupted",
     "UnknownDependencyError",
 ]
 
@@ -164,3 +172,68 @@ class RunFailed(DAGError):
     def errors(self) -> dict[str, BaseException]:
         """The exception of each failed node, by node name."""
         return self.result.errors
+
+
+class NodeCancelled(DAGError, RuntimeError):
+    """A node raised :class:`trio.Cancelled` although its run was not being cancelled.
+
+    Such a ``Cancelled`` comes from somewhere else (an exception object
+    leaked from another cancel scope or task) and would otherwise end the
+    node without a value. It is the node's failure instead; the stray
+    ``Cancelled`` is kept as ``__cause__``.
+
+    Attributes:
+        node: the node's name.
+    """
+
+    def __init__(self, message: str, *, node: str) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class RunInterrupted(BaseException):
+    """:class:`KeyboardInterrupt` or :class:`SystemExit` stopped a run.
+
+    It is never raised as itself but as a subclass that is also the original
+    type, so ``except KeyboardInterrupt`` still catches it, the interpreter
+    treats it as before, and ``sys.exit(3)`` in a node still exits the
+    process with status 3 (``.code`` is kept). It comes out bare under every
+    strategy (never inside an exception group), from ``run``, ``resume`` and
+    ``run_sync``, with the original exception (or the group that held it) as
+    ``__cause__``.
+
+    Attributes:
+        result: the partial :class:`~trio_dag.RunResult`, with status
+            ``"interrupted"``.
+    """
+
+    result: RunResult
+
+    @staticmethod
+    def _wrap(original: BaseException, result: RunResult) -> RunInterrupted:
+        """The ``RunInterrupted`` to raise for ``original`` (a KeyboardInterrupt or SystemExit)."""
+        cls: type[RunInterrupted] = (
+            _SystemExitInterrupted if isinstance(original, SystemExit) else _KeyboardInterrupted
+        )
+        exc = cls(*original.args)
+        exc.result = result
+        exc.add_note(result.report())
+        return exc
+
+
+class _KeyboardInterrupted(RunInterrupted, KeyboardInterrupt):
+    """A :class:`RunInterrupted` that is a :class:`KeyboardInterrupt`."""
+
+
+class _SystemExitInterrupted(RunInterrupted, SystemExit):
+    """A :class:`RunInterrupted` that is a :class:`SystemExit` (``.code`` kept)."""
+
+
+def _name(cls: Any, qualname: str) -> None:
+    """Name a raised-only subclass for tracebacks: ``trio_dag.RunInterrupted.SystemExit``."""
+    cls.__qualname__ = qualname
+    cls.__module__ = "trio_dag"
+
+
+_name(_KeyboardInterrupted, "RunInterrupted.KeyboardInterrupt")
+_name(_SystemExitInterrupted, "RunInterrupted.SystemExit")

@@ -16,7 +16,7 @@ import trio
 
 from ._exceptions import RunFailed
 from ._instrument import Instrument
-from ._result import NodeStatus, RunResult, RunStatus
+from ._result import MISSING, NodeStatus, RunResult, RunStatus
 from ._run import _current_run
 
 if TYPE_CHECKING:
@@ -168,15 +168,17 @@ class _Tracker(Instrument):
             return self.result
         run = self.run
         assert run is not None
+        values = list(run.values)
         return RunResult(
             run.graph,
-            list(run.values),
+            values,
             list(run.start),
             list(run.end),
             dict(run.errors),
             dict(run.attempts),
             RunStatus.RUNNING,
             run.run_id,
+            {i: e for i, e in run.last.items() if values[i] is MISSING},
         )
 
     def progress(self) -> Progress:
@@ -364,15 +366,11 @@ class RunHandle:
                 await self._dag.run(inputs, instruments=instruments, **options)
         except RunFailed as exc:
             self._failure = exc
-            tracker.finish(exc.result)
         finally:
-            if self._tracker is not None and tracker.result is None:
-                # Cancelled from outside: no run_finished came; keep what completed.
-                partial = tracker.snapshot()
-                partial.status = RunStatus.CANCELLED
-                tracker.finish(partial)
-            if tracker.result is not None and tracker.result.status is RunStatus.CANCELLED:
-                self._failure = RunFailed(tracker.result)
+            # run_finished came on every exit (also a cancelled or interrupted run)
+            result = tracker.result
+            if self._failure is None and result is not None and not result.ok:
+                self._failure = RunFailed(result)  # cancelled or interrupted
             self._wait_ended.set()
 
 
@@ -384,18 +382,25 @@ async def start_run(
     handle = RunHandle(dag)
     startup_error: Exception | None = None
     body_error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        try:
-            await nursery.start(handle._main, inputs, dict(run_options))
-        except Exception as exc:  # bad inputs or options: nothing else runs in this nursery
-            startup_error = exc
-        else:
+    try:
+        async with trio.open_nursery() as nursery:
             try:
-                yield handle
-            except BaseException as exc:  # re-raised as is below, not wrapped in a group
-                body_error = exc
-            finally:
-                handle.cancel()
+                await nursery.start(handle._main, inputs, dict(run_options))
+            except Exception as exc:  # bad inputs or options: nothing else runs in this nursery
+                startup_error = exc
+            else:
+                try:
+                    yield handle
+                except BaseException as exc:  # re-raised as is below, not wrapped in a group
+                    body_error = exc
+                finally:
+                    handle.cancel()
+    except BaseExceptionGroup as group:
+        # Only the run's own task runs in this nursery (the block's exception never
+        # reaches it), so the group holds exactly that task's one exception: trio's
+        # Cancelled from a scope outside, or RunInterrupted (a KeyboardInterrupt).
+        (only,) = group.exceptions
+        raise only from only.__cause__
     if startup_error is not None:
         raise startup_error
     if body_error is not None:

@@ -47,8 +47,12 @@ class RunStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
     """The run's deadline passed."""
     CANCELLED = "cancelled"
-    """The run was cancelled from outside (e.g. :meth:`RunHandle.cancel
-    <trio_dag.RunHandle.cancel>`)."""
+    """The run was cancelled from outside (a cancel scope around it, or
+    :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled``
+    went on, and instruments got this partial result."""
+    INTERRUPTED = "interrupted"
+    """``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
+    :class:`~trio_dag.RunInterrupted`)."""
     RUNNING = "running"
     """The run is still going: a snapshot taken by :meth:`RunHandle.result
     <trio_dag.RunHandle.result>`."""
@@ -73,6 +77,7 @@ class RunResult(Mapping[str, Any]):
         "_attempts",
         "_end",
         "_errors",
+        "_last",
         "_start",
         "_statuses",
         "_values",
@@ -91,6 +96,7 @@ class RunResult(Mapping[str, Any]):
         attempts: dict[int, int],
         status: RunStatus,
         run_id: str,
+        last: dict[int, BaseException] | None = None,
     ) -> None:
         self.graph = graph
         self._values = values
@@ -100,6 +106,7 @@ class RunResult(Mapping[str, Any]):
         self._attempts = attempts
         self.status = status
         self.run_id = run_id
+        self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     # -- Mapping
@@ -144,6 +151,19 @@ class RunResult(Mapping[str, Any]):
         """The final exception of each failed node."""
         names = self.graph.nodes
         return {names[i]: e for i, e in sorted(self._errors.items())}
+
+    @property
+    def last_errors(self) -> dict[str, BaseException]:
+        """The last exception of every node that raised one and has no value.
+
+        This is :attr:`errors` plus, for nodes that were cancelled (the run
+        stopped, its deadline passed, a level restart) after an attempt had
+        failed, the exception of that attempt: a node cancelled while it
+        waited to retry is not failed, but its error is not forgotten either.
+        """
+        names = self.graph.nodes
+        merged = {**self._last, **self._errors}
+        return {names[i]: merged[i] for i in sorted(merged)}
 
     @property
     def outcomes(self) -> dict[str, outcome.Outcome[Any]]:
@@ -222,6 +242,9 @@ class RunResult(Mapping[str, Any]):
             lines.append(
                 f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
+        for i, e in sorted(self._last.items()):
+            if i not in self._errors:
+                lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
         for s in (
             NodeStatus.RUNNING,
             NodeStatus.CANCELLED,

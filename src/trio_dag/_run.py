@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._exceptions import MapError, RunFailed
-from ._instrument import Emitter, Instrument
+from ._exceptions import MapError, NodeCancelled, RunFailed, RunInterrupted
+from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
 from ._result import MISSING, RunResult, RunStatus
 from ._retry import RetryPolicy
 from ._strategies import Parallel, Sequential, Strategy
@@ -31,7 +31,7 @@ from ._supervise import Supervisor
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["Attempt", "current_attempt", "execute"]
+__all__ = ["Attempt", "current_attempt", "current_run_id", "execute"]
 
 _current_run: ContextVar[_Run] = ContextVar("trio_dag.run")
 _current_attempt: ContextVar[tuple[_Run, int, int]] = ContextVar("trio_dag.attempt")
@@ -83,6 +83,25 @@ def current_attempt() -> Attempt:
     if run.seq_current is None:  # pragma: no cover - called by the run itself
         raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
     return Attempt(names[run.seq_current], 1, run.run_id)
+
+
+def current_run_id() -> str:
+    """The ``run_id`` of the trio_dag run whose code calls this.
+
+    Works in a node, in tasks it spawns, and in every
+    :class:`~trio_dag.Instrument` hook (hooks run in the run's context); in a
+    run started from inside a node, it is the inner run's id.
+
+    Raises:
+        RuntimeError: called outside a trio_dag run.
+    """
+    run = _current_run.get(None)
+    if run is None:
+        raise RuntimeError(
+            "trio_dag.current_run_id() must be called from inside a run "
+            "(a node, a task it spawns, or an instrument hook)"
+        )
+    return run.run_id
 
 
 def _check_options(
@@ -193,7 +212,10 @@ class _Run:
         self.slots = trio.Semaphore(k) if k is not None else None
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
-        self.emit = Emitter(instruments) if instruments else None
+        emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
+        # Per-node and per-element events only when some instrument overrides one.
+        self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
+        self.element_emit = emit if emit and emit.wants(ELEMENT_HOOKS) else None
         self.fail_fast = on_failure == "fail_fast"
         self.supervisor = supervisor
         self.level_restarts = supervisor.needs_levels
@@ -219,6 +241,7 @@ class _Run:
             self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
         self.check_blocked = partial is not None  # may a node's dependency be missing?
         self.errors: dict[int, BaseException] = {}
+        self.last: dict[int, BaseException] = {}  # an attempt's error while a retry is pending
         self.attempts: dict[int, int] = {}
         self.stopped = False
         self.halted = False
@@ -241,45 +264,44 @@ class _Run:
 
     async def go(self, deadline: float | None) -> RunResult:
         token = _current_run.set(self)
+        escaped: BaseException | None = None
         try:
             if self.emit:
                 self.emit("run_started", self.graph.name, self.run_id)
-            with self.scope:
-                if deadline is not None:
-                    self.scope.deadline = trio.current_time() + deadline
-                if self.sequential:
-                    await self._sequential()
-                elif self.eager:
-                    await self._eager()
-                else:
-                    await self._levels()
+            try:
+                with self.scope:
+                    if deadline is not None:
+                        self.scope.deadline = trio.current_time() + deadline
+                    if self.sequential:
+                        await self._sequential()
+                    elif self.eager:
+                        await self._eager()
+                    else:
+                        await self._levels()
+            except BaseException as exc:  # cancelled from outside, KeyboardInterrupt, SystemExit
+                escaped = exc  # node failures never get here: they end in the node's task
+            result = self._result(escaped)
+            if self.emit:  # on every exit, in the run's context
+                self.emit("run_finished", result)
         finally:
             _current_run.reset(token)
-        timed_out = self.scope.cancelled_caught and not self.stopped
-        status = (
-            RunStatus.HALTED
-            if self.halted
-            else RunStatus.FAILED
-            if self.errors
-            else RunStatus.TIMED_OUT
-            if timed_out
-            else RunStatus.COMPLETED
-        )
-        result = RunResult(
-            self.graph,
-            self.values,
-            self.start,
-            self.end,
-            self.errors,
-            self.attempts,
-            status,
-            self.run_id,
-        )
-        if self.emit:
-            self.emit("run_finished", result)
+        # Break the cycles exception -> traceback -> frames -> run -> errors, so a
+        # finished run leaves nothing for the cycle collector (values stay in result).
+        self.errors, self.last = {}, {}
+        self.nurseries.clear()
+        self.level_nursery = None
+        status = result.status
+        if escaped is not None:
+            interrupt = _interrupt(escaped)
+            try:
+                if interrupt is not None:
+                    raise RunInterrupted._wrap(interrupt, result) from escaped
+                raise escaped  # trio's Cancelled (never swallowed), or whatever else escaped
+            finally:
+                escaped = interrupt = None
         if status is RunStatus.COMPLETED:
             return result
-        errs = [e for _, e in sorted(self.errors.items())]
+        errs = [e for _, e in sorted(result._errors.items())]
         cause: BaseException
         if not errs:
             cause = trio.TooSlowError(f"the run's deadline of {deadline} s passed")
@@ -287,7 +309,36 @@ class _Run:
             cause = errs[0]
         else:
             cause = ExceptionGroup(f"{len(errs)} nodes failed", errs)  # type: ignore[type-var]
-        raise RunFailed(result) from cause
+        try:
+            raise RunFailed(result) from cause
+        finally:
+            del cause, errs
+
+    def _result(self, escaped: BaseException | None) -> RunResult:
+        """The run's result (complete or partial), however the run ended."""
+        if escaped is not None:
+            status = RunStatus.CANCELLED if _only_cancelled(escaped) else RunStatus.INTERRUPTED
+        elif self.halted:
+            status = RunStatus.HALTED
+        elif self.errors:
+            status = RunStatus.FAILED
+        elif self.scope.cancelled_caught and not self.stopped:
+            status = RunStatus.TIMED_OUT
+        else:
+            status = RunStatus.COMPLETED
+        values = self.values
+        last = {i: e for i, e in self.last.items() if values[i] is MISSING}
+        return RunResult(
+            self.graph,
+            values,
+            self.start,
+            self.end,
+            self.errors,
+            self.attempts,
+            status,
+            self.run_id,
+            last,
+        )
 
     async def _eager(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -349,7 +400,7 @@ class _Run:
             return
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
-        emit = self.emit
+        emit = self.node_emit
         try:
             if self.plain[i]:
                 slots = self.slots
@@ -376,6 +427,14 @@ class _Run:
                 emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
             self._failed(i, exc)
             return
+        except trio.Cancelled as exc:  # costs nothing unless raised
+            if self._stray(i, exc):
+                return
+            raise
+        except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
+            if self._group_ended(i, group):
+                return
+            raise
         self.end[i] = t = self.now()
         values[i] = v
         if emit:
@@ -387,6 +446,64 @@ class _Run:
                 remaining[j] = r
                 if not r:
                     spawn(node, j, name=names[j])
+
+    def _stray(self, i: int, exc: BaseException) -> bool:
+        """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.
+
+        Cancelled while the node's task is being cancelled (run stop, deadline,
+        level restart, outside cancel) is the node's cancellation: the caller
+        re-raises it. Otherwise it leaked from somewhere else: it becomes the
+        node's failure, a :class:`NodeCancelled`, so a run never completes
+        without a node's value.
+        """
+        name = self.names[i]
+        if trio.current_effective_deadline() == -math.inf:
+            emit = self.node_emit
+            if emit and (self.plain[i] or self.maps[i] is not None):  # _attempts tells its own
+                emit("node_cancelled", name, self.attempts.get(i, 1))
+            return False
+        err = NodeCancelled(
+            f"node {name!r} of DAG {self.graph.name!r} raised trio.Cancelled although its run "
+            f"was not being cancelled (a Cancelled leaked from another cancel scope or task); "
+            f"it ended without a value, so it failed",
+            node=name,
+        )
+        err.__cause__ = exc
+        self._failed_event(i, err)
+        return True
+
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
+        """A group that is not an Exception ended node ``i``: whether it is handled here.
+
+        A group holding KeyboardInterrupt, SystemExit or another non-Exception
+        stops the run (the caller re-raises it to ``go``). Only trio.Cancelled:
+        as :meth:`_stray`. Cancelled with real errors (the node's nursery failed
+        while being cancelled): the real errors are the node's failure, not
+        retried; if a level restart cancelled the node, it reruns, so they are
+        kept as its last error only.
+        """
+        errors, rest = group.split(Exception)
+        if rest is not None and rest.split(trio.Cancelled)[1] is not None:
+            return False
+        if errors is None:
+            return self._stray(i, group)
+        if (
+            self.level_restarts
+            and not self.scope.cancel_called
+            and trio.current_effective_deadline() == -math.inf
+        ):
+            self.last[i] = errors  # superseded by a restart (or cancelled from outside)
+            if self.node_emit:
+                self.node_emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+            return True
+        self._failed_event(i, errors)
+        return True
+
+    def _failed_event(self, i: int, exc: BaseException) -> None:
+        """Node ``i`` finally failed with ``exc`` outside ``_attempts``: record and tell."""
+        if self.node_emit:
+            self.node_emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+        self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
         self.errors[i] = exc
@@ -410,13 +527,13 @@ class _Run:
 
     # ------------------------------------------------------- supervision
 
-    async def _attempts(self, i: int, args: list[Any], level_restart: bool) -> Any:
-        """Attempts of node ``i`` (or of one map element) as its policy allows."""
+    async def _attempts(self, i: int, args: list[Any], level_restart: bool, index: int = 0) -> Any:
+        """Attempts of node ``i`` (or of its map element ``index``) as its policy allows."""
         policy = self.policies[i]
         timeout = self.timeouts[i]
         slots = self.slots
         own = self.maps[i] is None  # not a map element
-        emit = self.emit if own else None  # map elements: see _node
+        emit = self.node_emit if own else self.element_emit
         name = self.names[i]
         attempt = 0
         while True:
@@ -438,7 +555,10 @@ class _Run:
                 if own:  # a node's times are those of its last attempt, without slot waits
                     self.start[i] = self.now()
                 if emit:
-                    emit("node_started", name, attempt)
+                    if own:
+                        emit("node_started", name, attempt)
+                    else:
+                        emit("element_started", name, index, attempt)
                 try:
                     if timeout is None:
                         return await self.fns[i](*args)
@@ -452,10 +572,18 @@ class _Run:
                 if again and self._escalates():
                     again = False
                 if emit:
-                    emit("node_failed", name, exc, attempt, again)
+                    if own:
+                        emit("node_failed", name, exc, attempt, again)
+                    else:
+                        emit("element_failed", name, index, exc, attempt, again)
                 if not again:
                     raise
+                self.last[i] = exc  # kept if the run stops before the retry ends
                 delay = policy.delay(attempt, self.rng)  # type: ignore[union-attr]
+            except trio.Cancelled:
+                if emit and own and trio.current_effective_deadline() == -math.inf:
+                    emit("node_cancelled", name, attempt)  # not stray: see _node
+                raise
             finally:
                 if token is not None:
                     _current_attempt.reset(token)
@@ -548,6 +676,7 @@ class _Run:
         slots = self.slots
         supervised = self.policies[i] is not None or self.timeouts[i] is not None
         fn = self.fns[i]
+        emit, now = self.element_emit, self.now
         width = n if slots is None else min(n, self.max_concurrency)
         next_k = calls = 0
         workers = 1
@@ -569,7 +698,10 @@ class _Run:
                 calls += 1
                 try:
                     if supervised:
-                        results[k] = await self._attempts(i, list(a), False)
+                        t0 = now() if emit else 0.0
+                        results[k] = await self._attempts(i, list(a), False, k)
+                        if emit:
+                            emit("element_finished", name, k, now() - t0)
                         continue
                     if slots is not None:
                         try:
@@ -577,11 +709,18 @@ class _Run:
                         except trio.WouldBlock:
                             await slots.acquire()
                     try:
+                        if emit:
+                            emit("element_started", name, k, 1)
+                            t0 = now()
                         results[k] = await fn(*a)
+                        if emit:
+                            emit("element_finished", name, k, now() - t0)
                     finally:
                         if slots is not None:
                             slots.release()
                 except Exception as exc:
+                    if emit and not supervised:
+                        emit("element_failed", name, k, exc, 1, False)
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
                     return
@@ -598,6 +737,25 @@ class _Run:
         if errors:
             raise ExceptionGroup(f"{len(errors)} elements of map node {name!r} failed", errors)
         return results
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is trio.Cancelled or a group of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
+
+
+def _interrupt(exc: BaseException) -> BaseException | None:
+    """The first KeyboardInterrupt or SystemExit in ``exc`` (or in its nested groups)."""
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            return e
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(reversed(e.exceptions))
+    return None
 
 
 def _short_repr(v: object, limit: int = 80) -> str:

@@ -88,6 +88,7 @@ async def open_stream(
     if not isinstance(ordered, bool):
         raise TypeError(f"{where}: ordered must be a bool, got {ordered!r}")
     check_choice(where, "on_item_failure", on_item_failure, ("continue", "stop"))
+    instruments = tuple(instruments)  # once: each item's run reads them again
     supervisor = dag.supervisor if supervisor is None else supervisor
     strategy = _check_options(graph, strategy, supervisor, "fail_fast", deadline, seed)
     policy = RetryPolicy.coerce(retry, where)
