@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -25,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 FLOWS = textwrap.dedent(
     """
-    import os, signal
+    import os, signal, sys, time
     import trio
     import trio_dag as td
 
@@ -79,6 +80,16 @@ FLOWS = textwrap.dedent(
         async def ctrl_c(done):
             os.kill(os.getpid(), signal.SIGINT)   # as if the user pressed Ctrl-C now
             await trio.sleep(60)
+
+    class Blocking(td.DAG):
+        @td.node
+        async def first():
+            return 1
+
+        @td.node
+        async def stuck(first):
+            print("blocking now", file=sys.stderr, flush=True)
+            time.sleep(30)   # blocking code never sees a cancellation
 
     not_a_dag = 3
     """
@@ -170,6 +181,20 @@ def test_ctrl_c_cancels_the_run_prints_the_partial_report_and_exits_130(flows: s
     assert "cancelled: 1 completed, 1 cancelled" in err
     assert "completed (kept, resume() reuses them): fast" in err
     assert re.search(r"slow\s+│\s+cancelled", out)  # the summary table
+
+
+def test_a_second_ctrl_c_stops_blocking_node_code_at_once(flows: str) -> None:
+    p = _cli("run", f"{flows}:Blocking")
+    assert p.stderr is not None
+    for line in p.stderr:  # pragma: no branch - wait until the node blocks
+        if "blocking now" in line:
+            break
+    p.send_signal(signal.SIGINT)  # the first one cancels: the blocking node never notices
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)  # the second one raises KeyboardInterrupt inside it
+    _, err = p.communicate(timeout=20)  # long before the node's 30 s
+    assert p.returncode == 130, err
+    assert "completed (kept, resume() reuses them): first" in err
 
 
 def test_python_m_trio_dag_help_has_no_rest_markup() -> None:

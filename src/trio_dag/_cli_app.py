@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -214,20 +214,43 @@ class _Lines(Instrument):
         self._say(f"FAILED   {node} attempt {attempt}: {type(error).__name__}: {error}; {then}")
 
 
-async def _on_sigint(
-    signals: Any, stack: contextlib.ExitStack, run: RunHandle, state: _RunState
-) -> None:
-    """First Ctrl-C: cancel the run (its partial result is reported).
+@contextlib.contextmanager
+def _ctrl_c(state: _RunState) -> Iterator[None]:
+    """Inside ``trio.run``: the first Ctrl-C cancels the run, the second interrupts.
 
-    Then the usual handler is back, so a second Ctrl-C raises
-    ``KeyboardInterrupt`` at once (for node code that ignores cancellation).
+    The first one asks trio (``run_sync_soon`` is safe in a signal handler) to
+    cancel the run, whose partial result is then reported. The second one goes
+    to trio's own handler, which raises ``KeyboardInterrupt`` where it is safe:
+    also inside node code that blocks and so never sees the cancellation.
+    A SIGINT that is ignored (a background job) stays ignored.
     """
-    async for _ in signals:
-        stack.close()
-        state.interrupted = True
-        state.err.print("interrupted: cancelling the run (Ctrl-C again to stop at once)")
-        run.cancel()
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        yield
         return
+    token = trio.lowlevel.current_trio_token()
+
+    def cancel() -> None:
+        state.err.print("interrupted: cancelling the run (Ctrl-C again to stop at once)")
+        if state.run is not None:
+            state.run.cancel()
+
+    def handler(signum: int, frame: Any) -> None:
+        if not state.interrupted:
+            state.interrupted = True
+            token.run_sync_soon(cancel)
+            return
+        signal.signal(signal.SIGINT, previous)
+        if callable(previous):
+            previous(signum, frame)
+        else:  # pragma: no cover - trio.run always installs its handler
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -235,6 +258,7 @@ class _RunState:
     out: rich.console.Console
     err: rich.console.Console
     interrupted: bool = False
+    run: RunHandle | None = None
 
 
 def execute(
@@ -273,18 +297,17 @@ def execute(
     async def main() -> tuple[RunResult, float]:
         entered = False
         # Ctrl-C is caught from before the run starts, so no node runs without it.
-        with contextlib.ExitStack() as stack:
-            signals = stack.enter_context(trio.open_signal_receiver(signal.SIGINT))
+        with _ctrl_c(state):
             try:
                 async with dag.start(inputs, **options) as run:
                     entered = True
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(_on_sigint, signals, stack, run, state)
-                        try:
-                            result = await run.wait()
-                        except RunFailed as exc:
-                            result = exc.result
-                        nursery.cancel_scope.cancel()
+                    state.run = run
+                    if state.interrupted:  # Ctrl-C came while the run was starting
+                        run.cancel()
+                    try:
+                        result = await run.wait()
+                    except RunFailed as exc:
+                        result = exc.result
                     return result, run.progress.elapsed
             except (DAGError, TypeError, ValueError) as exc:
                 if entered:
@@ -324,7 +347,7 @@ def execute(
         _print_outputs(result, out)
     if not result.ok:
         err.print(result.report(), highlight=False)
-    if state.interrupted or result.status is RunStatus.CANCELLED:
+    if result.status in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         return EXIT_INTERRUPTED
     return 0 if result.ok else EXIT_FAILED
 
@@ -723,5 +746,8 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # outside a run (while loading, or printing the report)
+        click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     return rv if isinstance(rv, int) else 0
