@@ -22,6 +22,8 @@ from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
+from ._handle import Progress as Progress
+from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
 from ._placement import InExecutor as InExecutor
 from ._placement import InProcess as InProcess
@@ -67,8 +69,10 @@ __all__ = [
     "NodeStatus",
     "Parallel",
     "Placement",
+    "Progress",
     "RetryPolicy",
     "RunFailed",
+    "RunHandle",
     "RunInterrupted",
     "RunResult",
     "RunStatus",

@@ -37,6 +37,9 @@ class NodeStatus(enum.StrEnum):
     """It never started because a dependency failed or was skipped."""
     NOT_STARTED = "not_started"
     """It never started because the run stopped first."""
+    RUNNING = "running"
+    """It is running or waiting to retry (only in a snapshot of a run still going:
+    :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
 
 
 class RunStatus(enum.StrEnum):
@@ -51,11 +54,15 @@ class RunStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
     """The run's deadline passed."""
     CANCELLED = "cancelled"
-    """The run was cancelled from outside (a cancel scope around it); trio's
-    ``Cancelled`` went on, and instruments got this partial result."""
+    """The run was cancelled from outside (a cancel scope around it, or
+    :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled``
+    went on, and instruments got this partial result."""
     INTERRUPTED = "interrupted"
     """``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
     :class:`~trio_dag.RunInterrupted`)."""
+    RUNNING = "running"
+    """The run is still going: a snapshot taken by :meth:`RunHandle.result
+    <trio_dag.RunHandle.result>`."""
 
 
 @final
@@ -186,13 +193,15 @@ class RunResult(Mapping[str, Any]):
             g = self.graph
             st = [NodeStatus.NOT_STARTED] * len(g.nodes)
             bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
+            still = self.status is RunStatus.RUNNING
+            running = NodeStatus.RUNNING if still else NodeStatus.CANCELLED
             for i in g._order_ix:  # dependencies come first
                 if self._values[i] is not MISSING:
                     st[i] = NodeStatus.COMPLETED
                 elif i in self._errors:
                     st[i] = NodeStatus.FAILED
                 elif self._start[i] is not None:
-                    st[i] = NodeStatus.CANCELLED
+                    st[i] = running
                 elif any(st[j] in bad for j in g._node_deps[i]):
                     st[i] = NodeStatus.SKIPPED
             self._statuses = tuple(st)
@@ -243,7 +252,12 @@ class RunResult(Mapping[str, Any]):
         for i, e in sorted(self._last.items()):
             if i not in self._errors:
                 lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
-        for s in (NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.NOT_STARTED):
+        for s in (
+            NodeStatus.RUNNING,
+            NodeStatus.CANCELLED,
+            NodeStatus.SKIPPED,
+            NodeStatus.NOT_STARTED,
+        ):
             these = [names[i] for i, x in enumerate(st) if x is s]
             if these:
                 lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
@@ -256,6 +270,7 @@ class RunResult(Mapping[str, Any]):
 _WHY = {
     NodeStatus.FAILED: "failed",
     NodeStatus.CANCELLED: "was cancelled",
+    NodeStatus.RUNNING: "is still running",
     NodeStatus.SKIPPED: "was skipped (a dependency failed)",
     NodeStatus.NOT_STARTED: "never started (the run stopped first)",
 }
