@@ -14,6 +14,7 @@ import collections
 import math
 import random
 import secrets
+import types
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "current_attempt", "execute"]
 
 _current_run: ContextVar[_Run] = ContextVar("trio_dag.run")
-_current_attempt: ContextVar[tuple[_Run, int, int]] = ContextVar("trio_dag.attempt")
+# (run, node, attempt) where the plain path does not find it from the task: attempts
+# after the first, map elements, and every node of a sequential run.
+_current_attempt: ContextVar[tuple[_Run, int, int] | None] = ContextVar("trio_dag.attempt")
 _DEFAULT = Parallel()
 
 
@@ -52,7 +55,8 @@ class Attempt:
     node: str
     """The node's name."""
     attempt: int
-    """The attempt number, from 1 (for a map node: the element's attempt)."""
+    """The attempt number, from 1 (for a map node: the element's attempt). A node
+    restarted with its level continues its count: a restart is an attempt."""
     run_id: str
     """An id unique to the run (a resumed run gets a new one)."""
 
@@ -60,19 +64,25 @@ class Attempt:
 def current_attempt() -> Attempt:
     """The :class:`Attempt` of the node whose code calls this.
 
-    Works in a node's own task and in tasks it spawns.
+    Works in a node's own task, in tasks it spawns while it runs, and in
+    threads it starts with :func:`trio.to_thread.run_sync`.
 
     Raises:
-        RuntimeError: called outside a node of a trio_dag run.
+        RuntimeError: called outside a node of a trio_dag run, or from a task
+            or thread that cannot be traced to a node (a task still running in
+            a nursery outside the run after its node finished, a thread that
+            trio did not start).
     """
     run = _current_run.get(None)
     if run is None:
         raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
-    names = run.graph.nodes
     att = _current_attempt.get(None)
     if att is not None and att[0] is run:
-        return Attempt(names[att[1]], att[2], run.run_id)
-    task: Any = trio.lowlevel.current_task()
+        return Attempt(run.graph.nodes[att[1]], att[2], run.run_id)
+    try:
+        task: Any = trio.lowlevel.current_task()
+    except RuntimeError:  # not trio's thread: a worker thread of a node, perhaps
+        task = _thread_host_task()
     while task is not None:  # find the node task: its parent nursery is the run's
         parent = task.parent_nursery
         if parent is None:
@@ -80,9 +90,32 @@ def current_attempt() -> Attempt:
         if parent in run.nurseries:
             return Attempt(task.name, 1, run.run_id)
         task = parent.parent_task
-    if run.seq_current is None:  # pragma: no cover - called by the run itself
-        raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
-    return Attempt(names[run.seq_current], 1, run.run_id)
+    raise RuntimeError(
+        "trio_dag.current_attempt() must be called from inside a node: this task is "
+        "neither a node's task nor one started by a node that is still running "
+        "(call it in the node and pass the Attempt on)"
+    )
+
+
+def _thread_host_task() -> Any:
+    """The task whose ``trio.to_thread.run_sync`` call runs this thread.
+
+    A thread's context is a copy of its task's, which names the run but, on a
+    node's first attempt, not the node (the plain path sets no ContextVar).
+    ``trio.from_thread.run_sync`` would run in a system task when the thread was
+    started with ``abandon_on_cancel=True``, so read trio's record of the
+    waiting task instead (a private name, checked by the tests on every trio
+    release); ``None`` once the task abandoned the thread.
+    """
+    try:
+        return trio._threads.PARENT_TASK_DATA.task_register[0]
+    except AttributeError:
+        raise RuntimeError(
+            "trio_dag.current_attempt() was called from a thread that "
+            "trio.to_thread.run_sync did not start, so it cannot tell which node the "
+            "thread works for: call current_attempt() in the node and pass the Attempt "
+            "to the thread"
+        ) from None
 
 
 def _check_options(
@@ -184,6 +217,8 @@ class _Run:
         else:
             self.policies = tuple(p or default_policy for p in graph._policies)
             self.plain = (False,) * n
+        if supervisor.needs_levels:  # a restarted node counts its attempts: see _attempts
+            self.plain = (False,) * n
         self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
         self.sequential = isinstance(strategy, Sequential)
         k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
@@ -227,7 +262,6 @@ class _Run:
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
         self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
-        self.seq_current: int | None = None
         self.level_members: Sequence[int] = ()
 
     @property
@@ -320,11 +354,18 @@ class _Run:
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
         node = self._node
-        for level in self.graph._level_ix:
-            for i in self._members(level):
-                await checkpoint()
-                self.seq_current = i
-                await node(i)
+        # Every node runs in this task: the ContextVar says which one, to the node,
+        # to the tasks and threads it starts (they copy it), even after it returned.
+        set_attempt = _current_attempt.set
+        token = set_attempt(None)
+        try:
+            for level in self.graph._level_ix:
+                for i in self._members(level):
+                    await checkpoint()
+                    set_attempt((self, i, 1))
+                    await node(i)
+        finally:
+            _current_attempt.reset(token)
 
     def _members(self, level: tuple[int, ...]) -> Sequence[int]:
         """The nodes of ``level`` this run executes (not done, no missing dependency)."""
@@ -357,7 +398,7 @@ class _Run:
                     try:
                         slots.acquire_nowait()
                     except trio.WouldBlock:
-                        await slots.acquire()
+                        await self._wait_slot(slots)
                 try:
                     self.start[i] = self.now()
                     if emit:
@@ -396,6 +437,24 @@ class _Run:
             self.stopped = True
             self.scope.cancel()
 
+    async def _wait_slot(self, slots: trio.Semaphore) -> None:
+        """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.
+
+        A Semaphore hands a released slot to its first waiter at once, before a
+        cancel that follows the release (the run stopping, a level restart) can
+        land: so check for one before the caller's body begins, and if the run
+        is stopping, give the slot back and wait for the cancel. Only a wait
+        pays for the check.
+        """
+        await slots.acquire()
+        try:
+            if self.stopped:  # a failed map node's elements unwind before the cancel lands
+                await trio.sleep_forever()
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            slots.release()
+            raise
+
     async def _scoped_node(self, i: int, generation: int = 0) -> None:
         """``_node`` in a cancel scope of its own, for level-restarting supervisors."""
         if generation != self.generation[i]:
@@ -418,25 +477,32 @@ class _Run:
         own = self.maps[i] is None  # not a map element
         emit = self.emit if own else None  # map elements: see _node
         name = self.names[i]
-        attempt = 0
+        attempt = gen = 0
+        if level_restart:
+            # A node restarted with its level makes a new attempt, as a restarted child
+            # does in OTP: its count goes on, and its policy bounds its own retries
+            # whatever restarts its level-mates cause.
+            gen = self.generation[i]
+            attempt = self.attempts.get(i, 0 if self.start[i] is None else 1)
         while True:
             attempt += 1
-            # A first attempt costs no bookkeeping: RunResult counts a started node
-            # as one attempt, and current_attempt() finds attempt 1 from the task.
-            # Map elements count every call.
-            if not own:
-                self.attempts[i] = self.attempts.get(i, 0) + 1
-            elif attempt > 1:
-                self.attempts[i] = self.attempts.get(i, 1) + 1
             token = _current_attempt.set((self, i, attempt)) if attempt > 1 else None
             try:
                 if slots is not None:
                     try:
                         slots.acquire_nowait()
                     except trio.WouldBlock:
-                        await slots.acquire()
+                        await self._wait_slot(slots)
+                # Counted as the body begins: attempts are body calls. A first attempt
+                # costs no bookkeeping: RunResult counts a started node as one attempt,
+                # and current_attempt() finds attempt 1 from the task. Map elements
+                # count every call.
                 if own:  # a node's times are those of its last attempt, without slot waits
+                    if attempt > 1:
+                        self.attempts[i] = attempt
                     self.start[i] = self.now()
+                else:
+                    self.attempts[i] = self.attempts.get(i, 0) + 1
                 if emit:
                     emit("node_started", name, attempt)
                 try:
@@ -448,6 +514,10 @@ class _Run:
                     if slots is not None:
                         slots.release()
             except Exception as exc:
+                if level_restart and self.generation[i] != gen:
+                    # A level restart cancelled this attempt as it failed (its scope is
+                    # cancelled): the restart runs the node again; end as cancelled.
+                    await trio.lowlevel.checkpoint()
                 again = policy is not None and policy.should_retry(exc, attempt)
                 if again and self._escalates():
                     again = False
@@ -480,48 +550,63 @@ class _Run:
         return False
 
     async def _restart_level(self, i: int, delay: float) -> None:
-        """Restart node ``i``'s level-mates as the supervisor says, after ``delay``.
+        """Restart failed node ``i`` and level-mates as the supervisor says, after ``delay``.
 
-        ``i`` itself is retried by its caller. ``one_for_all`` restarts every
-        other node of the level; ``rest_for_one`` those after ``i``.
+        ``one_for_all`` restarts the whole level, ``rest_for_one`` ``i`` and the
+        nodes after it. Under ``Sequential`` the caller retries ``i`` when this
+        returns (nodes after ``i`` have not run yet; ``one_for_all`` reruns those
+        before it). Otherwise every restarted node, ``i`` included, is cancelled
+        and a new task runs it after ``delay``, and this task ends cancelled. The
+        delay is a task of the level's own, so a later restart of the same nodes
+        (which cancels the node tasks) supersedes it instead of losing it.
         """
         members = self.level_members
         pos = members.index(i)
+        one_for_all = self.supervisor.strategy == "one_for_all"
         if self.sequential:
-            # Nodes after i have not run yet; one_for_all reruns those before it.
             await trio.sleep(delay)
-            if self.supervisor.strategy == "one_for_all":
+            if one_for_all:
                 for q in members[:pos]:
                     if self.stopped:
                         break
                     self._clear(q)
-                    self.seq_current = q
-                    await self._node(q)
-                self.seq_current = i
+                    token = _current_attempt.set((self, q, 1))
+                    try:
+                        await self._node(q)
+                    finally:
+                        _current_attempt.reset(token)
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
-        others = (
-            [q for q in members if q != i]
-            if self.supervisor.strategy == "one_for_all"
-            else members[pos + 1 :]
-        )
-        for q in others:
-            cs = self.node_scopes[q]
+        restart = members if one_for_all else members[pos:]
+        generation, scopes = self.generation, self.node_scopes
+        for q in restart:
+            cs = scopes[q]
             if cs is not None:
                 cs.cancel()
-                self.node_scopes[q] = None
+                scopes[q] = None
             self._clear(q)
-            self.generation[q] += 1
+            generation[q] += 1
+        nursery = self.level_nursery
+        assert nursery is not None
+        nursery.start_soon(
+            self._respawn, restart, [generation[q] for q in restart], delay, name="level restart"
+        )
+        await trio.lowlevel.checkpoint()  # i's own scope is cancelled: this task ends here
+
+    async def _respawn(self, restart: Sequence[int], generations: list[int], delay: float) -> None:
+        """After ``delay``, start the nodes of one level restart that no later one took over."""
         await trio.sleep(delay)
         nursery = self.level_nursery
         assert nursery is not None
-        for q in others:
-            nursery.start_soon(self._scoped_node, q, self.generation[q], name=self.names[q])
+        for q, g in zip(restart, generations, strict=True):
+            if self.generation[q] == g:
+                nursery.start_soon(self._scoped_node, q, g, name=self.names[q])
 
     def _clear(self, q: int) -> None:
-        """Forget node ``q``'s outcome before a supervisor restarts it."""
-        if self.start[q] is not None:  # it ran: its rerun is one more attempt
-            self.attempts[q] = self.attempts.get(q, 1) + 1
+        """Forget node ``q``'s outcome before a supervisor restarts it.
+
+        Its attempts are not touched: they count body calls, as each begins.
+        """
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
@@ -532,14 +617,28 @@ class _Run:
         m = self.maps[i]
         assert m is not None
         name = self.names[i]
+        source = args[m]
         try:
-            items = list(args[m])
+            it = iter(source)
         except TypeError as exc:
             raise MapError(
                 f"map node {name!r} of DAG {self.graph.name!r} maps over "
                 f"{self.graph._specs[i].deps[m]!r}, whose value is not iterable: "
-                f"{_short_repr(args[m])}"
+                f"{_short_repr(source)}"
             ) from exc
+        if it is not source:
+            items = list(it)
+        else:  # a one-shot iterator (a generator, a file): read it once, keep the list
+            if isinstance(source, types.GeneratorType) and source.gi_frame is None:
+                raise MapError(
+                    f"map node {name!r} of DAG {self.graph.name!r} maps over "
+                    f"{self.graph._specs[i].deps[m]!r}, whose value is a generator that "
+                    f"was already consumed (by another node, or by an earlier attempt "
+                    f"that failed while reading it); give it a list instead"
+                )
+            items = list(it)
+            # A rerun of this node (level restart, resume) then sees the same elements.
+            self.values[self.slot_deps[i][m]] = items
         if self.emit:
             self.emit("node_started", name, 1)
         n = len(items)
@@ -566,7 +665,6 @@ class _Run:
                 k = next_k
                 next_k += 1
                 a[m] = items[k]
-                calls += 1
                 try:
                     if supervised:
                         results[k] = await self._attempts(i, list(a), False)
@@ -575,7 +673,8 @@ class _Run:
                         try:
                             slots.acquire_nowait()
                         except trio.WouldBlock:
-                            await slots.acquire()
+                            await self._wait_slot(slots)
+                    calls += 1
                     try:
                         results[k] = await fn(*a)
                     finally:
@@ -584,6 +683,10 @@ class _Run:
                 except Exception as exc:
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
+                    if self.fail_fast or self.halted:
+                        # The node has failed, and so the run stops: say so now, as this
+                        # element's slot goes to a waiter, not once the elements unwound.
+                        self.stopped = True
                     return
 
         try:
@@ -593,6 +696,8 @@ class _Run:
         finally:
             if not supervised:  # supervised elements count their own attempts
                 self.attempts[i] = self.attempts.get(i, 0) + calls
+            if n and not self.attempts.get(i):  # no element began (the run stopped first)
+                self.start[i] = None
         if len(errors) == 1:
             raise errors[0]
         if errors:
