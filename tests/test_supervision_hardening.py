@@ -5,6 +5,7 @@ over one-shot iterables, and ``current_attempt()`` from threads and background t
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -765,3 +766,49 @@ async def test_map_element_failure_under_continue_lets_waiting_nodes_run(
     assert r["other"] == "other"  # the run goes on: the waiting node gets its slot
     assert r.statuses["each"] is td.NodeStatus.FAILED
     calls.assert_attempts_match(r)
+
+
+def _plain_mate_failing_with_a_restarting_node() -> tuple[td.RunResult, Calls]:
+    calls = Calls()
+    go = trio.Event()
+
+    async def starter() -> str:
+        calls.enter("starter")
+        await trio.sleep(1)
+        go.set()  # wakes a and b in one scheduler batch, in either order
+        return "starter"
+
+    def make(name: str) -> Any:
+        async def body() -> str:
+            if calls.enter(name) == 1:
+                await go.wait()
+                raise ValueError(f"{name} once")
+            return name
+
+        return body
+
+    dag = td.DAG.from_nodes(
+        "D",
+        [
+            td.Node("starter", starter),
+            td.Node("a", make("a"), retry=fixed(2, 1)),
+            td.Node("b", make("b")),  # no policy: its failure is final, unless moot
+        ],
+    )
+    result = trio.run(
+        functools.partial(dag.run, supervisor=ONE_FOR_ALL, on_failure="continue"),
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    return result, calls
+
+
+def test_plain_level_mate_failing_as_a_restart_cancels_it_is_rerun_not_failed() -> None:
+    # If b fails first, its failure is final until a's restart of the level clears it;
+    # if a fails first, the restart cancels b as it fails: that failure is moot. Either
+    # way b reruns with the level and the run completes, with no stale error.
+    for _ in range(16):
+        result, calls = _plain_mate_failing_with_a_restarting_node()
+        assert result.ok
+        assert result["b"] == "b"
+        assert calls.count == Counter({"starter": 2, "a": 2, "b": 2})
+        calls.assert_attempts_match(result)

@@ -211,14 +211,15 @@ class _Run:
         self.dependents = graph._dependents
         self.timeouts = graph._timeouts
         self.maps = graph._maps
+        self.plain: Sequence[bool]
         if default_policy is None:
             self.policies = graph._policies
             self.plain = graph._plain
         else:
             self.policies = tuple(p or default_policy for p in graph._policies)
             self.plain = (False,) * n
-        if supervisor.needs_levels:  # a restarted node counts its attempts: see _attempts
-            self.plain = (False,) * n
+        if supervisor.needs_levels:  # _clear takes a restarted node off the plain path
+            self.plain = list(self.plain)
         self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
         self.sequential = isinstance(strategy, Sequential)
         k = strategy.max_concurrency if isinstance(strategy, Parallel) else None
@@ -430,6 +431,8 @@ class _Run:
                     spawn(node, j, name=names[j])
 
     def _failed(self, i: int, exc: BaseException) -> None:
+        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
+            return  # a level restart cancelled node i as it failed: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
@@ -605,8 +608,10 @@ class _Run:
     def _clear(self, q: int) -> None:
         """Forget node ``q``'s outcome before a supervisor restarts it.
 
-        Its attempts are not touched: they count body calls, as each begins.
+        Its attempts are not touched: they count body calls, as each begins; its
+        rerun takes the path that counts them (a first run costs no bookkeeping).
         """
+        self.plain[q] = False  # type: ignore[index]  # a list in level-restarting runs
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
