@@ -593,7 +593,7 @@ async def test_current_attempt_from_a_thread_trio_did_not_start_is_a_clear_error
 @pytest.mark.parametrize(
     "strategy", [td.Sequential(), td.Parallel(), LEVELS], ids=["sequential", "eager", "levels"]
 )
-async def test_background_task_started_by_a_node_is_told_that_node(
+async def test_task_a_node_left_running_outside_the_run_is_not_told_another_node(
     strategy: td.Parallel | td.Sequential, autojump_clock: trio.testing.MockClock
 ) -> None:
     seen: list[Any] = []
@@ -625,12 +625,52 @@ async def test_background_task_started_by_a_node_is_told_that_node(
         with trio.fail_after(30):
             result = await dag.run(strategy=strategy)
     assert result.ok
-    if isinstance(strategy, td.Sequential):
-        assert seen == [("a", 1)]
-    else:  # a's task is gone: the background task cannot be placed in a node
-        assert len(seen) == 1
-        assert isinstance(seen[0], RuntimeError)
-        assert "inside a node" in str(seen[0])
+    # a is over: the background task cannot be placed in a node (before the fix, a
+    # sequential run told it that it was b, the node running then)
+    assert len(seen) == 1
+    assert isinstance(seen[0], RuntimeError)
+    assert "inside a node" in str(seen[0])
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [td.Sequential(), td.Parallel(), LEVELS, td.Parallel(max_concurrency=1)],
+    ids=["sequential", "eager", "levels", "limit1"],
+)
+@pytest.mark.parametrize("map_node", [False, True])
+async def test_tasks_and_threads_a_node_starts_are_told_that_node(
+    strategy: td.Parallel | td.Sequential, map_node: bool
+) -> None:  # real time: the autojump clock would jump while a thread runs
+    seen: list[tuple[str, str, int]] = []
+
+    def make(name: str) -> Any:
+        async def child() -> None:
+            at = td.current_attempt()
+            seen.append((name, at.node, at.attempt))
+            at = await trio.to_thread.run_sync(td.current_attempt)
+            seen.append((name, at.node, at.attempt))
+
+        async def body(*deps: Any) -> str:
+            async with trio.open_nursery() as inner:
+                inner.start_soon(child)
+            return name
+
+        return body
+
+    options: dict[str, Any] = {"map_over": "xs"} if map_node else {}
+    dag = td.DAG.from_nodes(
+        "T",
+        [
+            td.Node("xs", _const([0])),
+            td.Node("a", make("a"), deps=["xs"], **options),
+            td.Node("b", make("b"), deps=["xs"], **options),
+            td.Node("c", make("c"), deps=["a", "b"]),
+        ],
+    )
+    with trio.fail_after(30):
+        result = await dag.run(strategy=strategy)
+    assert result.ok
+    assert sorted(seen) == [(n, n, 1) for n in "aabbcc"]
 
 
 async def test_current_attempt_outside_of_a_node_task_is_a_clear_error(

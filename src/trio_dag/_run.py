@@ -35,9 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "current_attempt", "execute"]
 
 _current_run: ContextVar[_Run] = ContextVar("trio_dag.run")
-# (run, node, attempt) where the plain path does not find it from the task: attempts
-# after the first, map elements, and every node of a sequential run.
-_current_attempt: ContextVar[tuple[_Run, int, int] | None] = ContextVar("trio_dag.attempt")
+_current_attempt: ContextVar[tuple[_Run, int, int]] = ContextVar("trio_dag.attempt")
 _DEFAULT = Parallel()
 
 
@@ -83,12 +81,21 @@ def current_attempt() -> Attempt:
         task: Any = trio.lowlevel.current_task()
     except RuntimeError:  # not trio's thread: a worker thread of a node, perhaps
         task = _thread_host_task()
+    seq_task = run.seq_task
+    via: Any = None  # the nursery through which the walk reached ``task``
     while task is not None:  # find the node task: its parent nursery is the run's
+        if seq_task is not None and task is seq_task:  # Sequential: nodes run in one task
+            # A nursery opened since the run began is the running node's; one opened
+            # before holds tasks of any earlier node, which cannot be told apart.
+            if via is None or via in seq_task.child_nurseries[run.seq_outer :]:
+                return Attempt(run.graph.nodes[run.seq_current], 1, run.run_id)
+            break
         parent = task.parent_nursery
         if parent is None:
             break
         if parent in run.nurseries:
             return Attempt(task.name, 1, run.run_id)
+        via = parent
         task = parent.parent_task
     raise RuntimeError(
         "trio_dag.current_attempt() must be called from inside a node: this task is "
@@ -263,6 +270,9 @@ class _Run:
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
         self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
+        self.seq_task: trio.lowlevel.Task | None = None  # Sequential: the task running nodes
+        self.seq_outer = 0  # ... and how many nurseries it had open when the run began
+        self.seq_current = 0  # ... and the node it runs
         self.level_members: Sequence[int] = ()
 
     @property
@@ -355,18 +365,14 @@ class _Run:
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
         node = self._node
-        # Every node runs in this task: the ContextVar says which one, to the node,
-        # to the tasks and threads it starts (they copy it), even after it returned.
-        set_attempt = _current_attempt.set
-        token = set_attempt(None)
-        try:
-            for level in self.graph._level_ix:
-                for i in self._members(level):
-                    await checkpoint()
-                    set_attempt((self, i, 1))
-                    await node(i)
-        finally:
-            _current_attempt.reset(token)
+        # current_attempt() finds the node from this task (no ContextVar set per node)
+        self.seq_task = task = trio.lowlevel.current_task()
+        self.seq_outer = len(task.child_nurseries)
+        for level in self.graph._level_ix:
+            for i in self._members(level):
+                await checkpoint()
+                self.seq_current = i
+                await node(i)
 
     def _members(self, level: tuple[int, ...]) -> Sequence[int]:
         """The nodes of ``level`` this run executes (not done, no missing dependency)."""
@@ -573,11 +579,9 @@ class _Run:
                     if self.stopped:
                         break
                     self._clear(q)
-                    token = _current_attempt.set((self, q, 1))
-                    try:
-                        await self._node(q)
-                    finally:
-                        _current_attempt.reset(token)
+                    self.seq_current = q
+                    await self._node(q)
+                self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
         restart = members if one_for_all else members[pos:]
