@@ -14,6 +14,7 @@ import collections
 import math
 import random
 import secrets
+import types
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ class Attempt:
     node: str
     """The node's name."""
     attempt: int
-    """The attempt number, from 1 (for a map node: the element's attempt)."""
+    """The attempt number, from 1 (for a map node: the element's attempt). A node
+    restarted with its level continues its count: a restart is an attempt."""
     run_id: str
     """An id unique to the run (a resumed run gets a new one)."""
 
@@ -58,29 +60,67 @@ class Attempt:
 def current_attempt() -> Attempt:
     """The :class:`Attempt` of the node whose code calls this.
 
-    Works in a node's own task and in tasks it spawns.
+    Works in a node's own task, in tasks it spawns while it runs, and in
+    threads it starts with :func:`trio.to_thread.run_sync`.
 
     Raises:
-        RuntimeError: called outside a node of a trio_dag run.
+        RuntimeError: called outside a node of a trio_dag run, or from a task
+            or thread that cannot be traced to a node (a task still running in
+            a nursery outside the run after its node finished, a thread that
+            trio did not start).
     """
     run = _current_run.get(None)
     if run is None:
         raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
-    names = run.graph.nodes
     att = _current_attempt.get(None)
     if att is not None and att[0] is run:
-        return Attempt(names[att[1]], att[2], run.run_id)
-    task: Any = trio.lowlevel.current_task()
+        return Attempt(run.graph.nodes[att[1]], att[2], run.run_id)
+    try:
+        task: Any = trio.lowlevel.current_task()
+    except RuntimeError:  # not trio's thread: a worker thread of a node, perhaps
+        task = _thread_host_task()
+    seq_task = run.seq_task
+    via: Any = None  # the nursery through which the walk reached ``task``
     while task is not None:  # find the node task: its parent nursery is the run's
+        if seq_task is not None and task is seq_task:  # Sequential: nodes run in one task
+            # A nursery opened since the run began is the running node's; one opened
+            # before holds tasks of any earlier node, which cannot be told apart.
+            if via is None or via in seq_task.child_nurseries[run.seq_outer :]:
+                return Attempt(run.graph.nodes[run.seq_current], 1, run.run_id)
+            break
         parent = task.parent_nursery
         if parent is None:
             break
         if parent in run.nurseries:
             return Attempt(task.name, 1, run.run_id)
+        via = parent
         task = parent.parent_task
-    if run.seq_current is None:  # pragma: no cover - called by the run itself
-        raise RuntimeError("trio_dag.current_attempt() must be called from inside a node")
-    return Attempt(names[run.seq_current], 1, run.run_id)
+    raise RuntimeError(
+        "trio_dag.current_attempt() must be called from inside a node: this task is "
+        "neither a node's task nor one started by a node that is still running "
+        "(call it in the node and pass the Attempt on)"
+    )
+
+
+def _thread_host_task() -> Any:
+    """The task whose ``trio.to_thread.run_sync`` call runs this thread.
+
+    A thread's context is a copy of its task's, which names the run but, on a
+    node's first attempt, not the node (the plain path sets no ContextVar).
+    ``trio.from_thread.run_sync`` would run in a system task when the thread was
+    started with ``abandon_on_cancel=True``, so read trio's record of the
+    waiting task instead (a private name, checked by the tests on every trio
+    release); ``None`` once the task abandoned the thread.
+    """
+    try:
+        return trio._threads.PARENT_TASK_DATA.task_register[0]
+    except AttributeError:
+        raise RuntimeError(
+            "trio_dag.current_attempt() was called from a thread that "
+            "trio.to_thread.run_sync did not start, so it cannot tell which node the "
+            "thread works for: call current_attempt() in the node and pass the Attempt "
+            "to the thread"
+        ) from None
 
 
 def current_run_id() -> str:
@@ -134,12 +174,15 @@ class _Run:
         self.dependents = graph._dependents
         self.timeouts = graph._timeouts
         self.maps = graph._maps
+        self.plain: Sequence[bool]
         if default_policy is None:
             self.policies = graph._policies
             self.plain = graph._plain
         else:
             self.policies = tuple(p or default_policy for p in graph._policies)
             self.plain = (False,) * n
+        if supervisor.needs_levels:  # _clear takes a restarted node off the plain path
+            self.plain = list(self.plain)
         self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
         self.sequential = isinstance(strategy, Sequential)
         k = options.max_concurrency
@@ -189,7 +232,9 @@ class _Run:
         self.level_nursery: trio.Nursery | None = None
         self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
         self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
-        self.seq_current: int | None = None
+        self.seq_task: trio.lowlevel.Task | None = None  # Sequential: the task running nodes
+        self.seq_outer = 0  # ... and how many nurseries it had open when the run began
+        self.seq_current = 0  # ... and the node it runs
         self.level_members: Sequence[int] = ()
 
     @property
@@ -311,6 +356,9 @@ class _Run:
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
         node = self._node
+        # current_attempt() finds the node from this task (no ContextVar set per node)
+        self.seq_task = task = trio.lowlevel.current_task()
+        self.seq_outer = len(task.child_nurseries)
         for level in self.graph._level_ix:
             for i in self._members(level):
                 await checkpoint()
@@ -348,7 +396,7 @@ class _Run:
                     try:
                         slots.acquire_nowait()
                     except trio.WouldBlock:
-                        await slots.acquire()
+                        await self._wait_slot(slots)
                 try:
                     self.start[i] = self.now()
                     if emit:
@@ -451,12 +499,32 @@ class _Run:
         self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
+        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
+            return  # a level restart cancelled node i as it failed: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
             self.scope.cancel()
+
+    async def _wait_slot(self, slots: trio.Semaphore) -> None:
+        """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.
+
+        A Semaphore hands a released slot to its first waiter at once, before a
+        cancel that follows the release (the run stopping, a level restart) can
+        land: so check for one before the caller's body begins, and if the run
+        is stopping, give the slot back and wait for the cancel. Only a wait
+        pays for the check.
+        """
+        await slots.acquire()
+        try:
+            if self.stopped:  # a failed map node's elements unwind before the cancel lands
+                await trio.sleep_forever()
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            slots.release()
+            raise
 
     async def _scoped_node(self, i: int, generation: int = 0) -> None:
         """``_node`` in a cancel scope of its own, for level-restarting supervisors."""
@@ -480,25 +548,32 @@ class _Run:
         own = self.maps[i] is None  # not a map element
         emit = self.node_emit if own else self.element_emit
         name = self.names[i]
-        attempt = 0
+        attempt = gen = 0
+        if level_restart:
+            # A node restarted with its level makes a new attempt, as a restarted child
+            # does in OTP: its count goes on, and its policy bounds its own retries
+            # whatever restarts its level-mates cause.
+            gen = self.generation[i]
+            attempt = self.attempts.get(i, 0 if self.start[i] is None else 1)
         while True:
             attempt += 1
-            # A first attempt costs no bookkeeping: RunResult counts a started node
-            # as one attempt, and current_attempt() finds attempt 1 from the task.
-            # Map elements count every call.
-            if not own:
-                self.attempts[i] = self.attempts.get(i, 0) + 1
-            elif attempt > 1:
-                self.attempts[i] = self.attempts.get(i, 1) + 1
             token = _current_attempt.set((self, i, attempt)) if attempt > 1 else None
             try:
                 if slots is not None:
                     try:
                         slots.acquire_nowait()
                     except trio.WouldBlock:
-                        await slots.acquire()
+                        await self._wait_slot(slots)
+                # Counted as the body begins: attempts are body calls. A first attempt
+                # costs no bookkeeping: RunResult counts a started node as one attempt,
+                # and current_attempt() finds attempt 1 from the task. Map elements
+                # count every call.
                 if own:  # a node's times are those of its last attempt, without slot waits
+                    if attempt > 1:
+                        self.attempts[i] = attempt
                     self.start[i] = self.now()
+                else:
+                    self.attempts[i] = self.attempts.get(i, 0) + 1
                 if emit:
                     if own:
                         emit("node_started", name, attempt)
@@ -513,6 +588,10 @@ class _Run:
                     if slots is not None:
                         slots.release()
             except Exception as exc:
+                if level_restart and self.generation[i] != gen:
+                    # A level restart cancelled this attempt as it failed (its scope is
+                    # cancelled): the restart runs the node again; end as cancelled.
+                    await trio.lowlevel.checkpoint()
                 again = policy is not None and policy.should_retry(exc, attempt)
                 if again and self._escalates():
                     again = False
@@ -553,17 +632,22 @@ class _Run:
         return False
 
     async def _restart_level(self, i: int, delay: float) -> None:
-        """Restart node ``i``'s level-mates as the supervisor says, after ``delay``.
+        """Restart failed node ``i`` and level-mates as the supervisor says, after ``delay``.
 
-        ``i`` itself is retried by its caller. ``one_for_all`` restarts every
-        other node of the level; ``rest_for_one`` those after ``i``.
+        ``one_for_all`` restarts the whole level, ``rest_for_one`` ``i`` and the
+        nodes after it. Under ``Sequential`` the caller retries ``i`` when this
+        returns (nodes after ``i`` have not run yet; ``one_for_all`` reruns those
+        before it). Otherwise every restarted node, ``i`` included, is cancelled
+        and a new task runs it after ``delay``, and this task ends cancelled. The
+        delay is a task of the level's own, so a later restart of the same nodes
+        (which cancels the node tasks) supersedes it instead of losing it.
         """
         members = self.level_members
         pos = members.index(i)
+        one_for_all = self.supervisor.strategy == "one_for_all"
         if self.sequential:
-            # Nodes after i have not run yet; one_for_all reruns those before it.
             await trio.sleep(delay)
-            if self.supervisor.strategy == "one_for_all":
+            if one_for_all:
                 for q in members[:pos]:
                     if self.stopped:
                         break
@@ -573,28 +657,38 @@ class _Run:
                 self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
-        others = (
-            [q for q in members if q != i]
-            if self.supervisor.strategy == "one_for_all"
-            else members[pos + 1 :]
-        )
-        for q in others:
-            cs = self.node_scopes[q]
+        restart = members if one_for_all else members[pos:]
+        generation, scopes = self.generation, self.node_scopes
+        for q in restart:
+            cs = scopes[q]
             if cs is not None:
                 cs.cancel()
-                self.node_scopes[q] = None
+                scopes[q] = None
             self._clear(q)
-            self.generation[q] += 1
+            generation[q] += 1
+        nursery = self.level_nursery
+        assert nursery is not None
+        nursery.start_soon(
+            self._respawn, restart, [generation[q] for q in restart], delay, name="level restart"
+        )
+        await trio.lowlevel.checkpoint()  # i's own scope is cancelled: this task ends here
+
+    async def _respawn(self, restart: Sequence[int], generations: list[int], delay: float) -> None:
+        """After ``delay``, start the nodes of one level restart that no later one took over."""
         await trio.sleep(delay)
         nursery = self.level_nursery
         assert nursery is not None
-        for q in others:
-            nursery.start_soon(self._scoped_node, q, self.generation[q], name=self.names[q])
+        for q, g in zip(restart, generations, strict=True):
+            if self.generation[q] == g:
+                nursery.start_soon(self._scoped_node, q, g, name=self.names[q])
 
     def _clear(self, q: int) -> None:
-        """Forget node ``q``'s outcome before a supervisor restarts it."""
-        if self.start[q] is not None:  # it ran: its rerun is one more attempt
-            self.attempts[q] = self.attempts.get(q, 1) + 1
+        """Forget node ``q``'s outcome before a supervisor restarts it.
+
+        Its attempts are not touched: they count body calls, as each begins; its
+        rerun takes the path that counts them (a first run costs no bookkeeping).
+        """
+        self.plain[q] = False  # type: ignore[index]  # a list in level-restarting runs
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
@@ -605,14 +699,28 @@ class _Run:
         m = self.maps[i]
         assert m is not None
         name = self.names[i]
+        source = args[m]
         try:
-            items = list(args[m])
+            it = iter(source)
         except TypeError as exc:
             raise MapError(
                 f"map node {name!r} of DAG {self.graph.name!r} maps over "
                 f"{self.graph._specs[i].deps[m]!r}, whose value is not iterable: "
-                f"{_short_repr(args[m])}"
+                f"{_short_repr(source)}"
             ) from exc
+        if it is not source:
+            items = list(it)
+        else:  # a one-shot iterator (a generator, a file): read it once, keep the list
+            if isinstance(source, types.GeneratorType) and source.gi_frame is None:
+                raise MapError(
+                    f"map node {name!r} of DAG {self.graph.name!r} maps over "
+                    f"{self.graph._specs[i].deps[m]!r}, whose value is a generator that "
+                    f"was already consumed (by another node, or by an earlier attempt "
+                    f"that failed while reading it); give it a list instead"
+                )
+            items = list(it)
+            # A rerun of this node (level restart, resume) then sees the same elements.
+            self.values[self.slot_deps[i][m]] = items
         if self.emit:
             self.emit("node_started", name, 1)
         n = len(items)
@@ -640,7 +748,6 @@ class _Run:
                 k = next_k
                 next_k += 1
                 a[m] = items[k]
-                calls += 1
                 try:
                     if supervised:
                         t0 = now() if emit else 0.0
@@ -652,7 +759,8 @@ class _Run:
                         try:
                             slots.acquire_nowait()
                         except trio.WouldBlock:
-                            await slots.acquire()
+                            await self._wait_slot(slots)
+                    calls += 1
                     try:
                         if emit:
                             emit("element_started", name, k, 1)
@@ -668,6 +776,10 @@ class _Run:
                         emit("element_failed", name, k, exc, 1, False)
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
+                    if self.fail_fast or self.halted:
+                        # The node has failed, and so the run stops: say so now, as this
+                        # element's slot goes to a waiter, not once the elements unwound.
+                        self.stopped = True
                     return
                 except trio.Cancelled as exc:  # costs nothing unless raised
                     if trio.current_effective_deadline() == -math.inf:
@@ -684,6 +796,8 @@ class _Run:
         finally:
             if not supervised:  # supervised elements count their own attempts
                 self.attempts[i] = self.attempts.get(i, 0) + calls
+            if n and not self.attempts.get(i):  # no element began (the run stopped first)
+                self.start[i] = None
         if len(errors) == 1:
             raise errors[0]
         if errors:
