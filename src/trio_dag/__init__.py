@@ -32,6 +32,7 @@ from ._placement import InProcess as InProcess
 from ._placement import InThread as InThread
 from ._placement import Placement as Placement
 from ._placement import wait_future as wait_future
+from ._result import ElementError as ElementError
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
 from ._result import RunInterrupted as RunInterrupted
@@ -55,6 +56,7 @@ __all__ = [
     "DAGDefinitionError",
     "DAGError",
     "DuplicateNodeError",
+    "ElementError",
     "Graph",
     "InExecutor",
     "InProcess",

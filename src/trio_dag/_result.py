@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
 
 import outcome
@@ -20,7 +21,15 @@ from ._exceptions import DAGError
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["NodeStatus", "RunFailed", "RunInterrupted", "RunResult", "RunStatus"]
+__all__ = [
+    "ElementError",
+    "MapElements",
+    "NodeStatus",
+    "RunFailed",
+    "RunInterrupted",
+    "RunResult",
+    "RunStatus",
+]
 
 R = TypeVar("R")
 
@@ -69,6 +78,43 @@ class RunStatus(enum.StrEnum):
 
 
 @final
+@dataclass(frozen=True, slots=True)
+class ElementError:
+    """One failed element of a map node: see :meth:`RunResult.element_errors`."""
+
+    index: int
+    """The element's position in the value mapped over, from 0."""
+    element: str
+    """A short ``repr`` of the element (at most 60 characters)."""
+    error: BaseException
+    """The exception of the element's last attempt."""
+
+    def __str__(self) -> str:
+        return f"element {self.index} ({self.element}): {_text(self.error)}"
+
+
+@final
+class MapElements:
+    """What became of each element of one map node (internal).
+
+    Kept for a map node that failed (so ``resume`` reruns only the elements
+    that have no value) or that collected failed elements.
+    """
+
+    __slots__ = ("errors", "items", "reprs", "values")
+
+    def __init__(self, items: list[Any], values: list[Any]) -> None:
+        self.items = items
+        self.values = values  # MISSING where the element has no value
+        self.errors: dict[int, BaseException] = {}
+        self.reprs: dict[int, str] = {}
+
+    def element_errors(self) -> tuple[ElementError, ...]:
+        r = self.reprs
+        return tuple(ElementError(k, r[k], e) for k, e in sorted(self.errors.items()))
+
+
+@final
 class RunResult(Mapping[str, Any]):
     """The result of a run: a read-only ``Mapping`` of node name to value.
 
@@ -85,6 +131,7 @@ class RunResult(Mapping[str, Any]):
 
     __slots__ = (
         "_attempts",
+        "_elements",
         "_end",
         "_errors",
         "_last",
@@ -107,6 +154,7 @@ class RunResult(Mapping[str, Any]):
         status: RunStatus,
         run_id: str,
         last: dict[int, BaseException] | None = None,
+        elements: dict[int, MapElements] | None = None,
     ) -> None:
         self.graph = graph
         self._values = values
@@ -117,6 +165,7 @@ class RunResult(Mapping[str, Any]):
         self.status = status
         self.run_id = run_id
         self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
+        self._elements = elements or {}  # map nodes that failed or collected failures
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     # -- Mapping
@@ -245,6 +294,43 @@ class RunResult(Mapping[str, Any]):
         i = self.graph._ix(name)
         return self._attempts.get(i, 0 if self._start[i] is None else 1)
 
+    def element_errors(self, name: str | NodeFunction[..., Any]) -> tuple[ElementError, ...]:
+        """The failed elements of map node ``name``, by index: :class:`ElementError` s.
+
+        With ``on_element_failure="collect"`` these are the elements left out of
+        the node's value; with ``"fail"`` the elements whose failure failed the
+        node (usually one: the first failure cancels the elements in flight).
+        Empty for a node with no failed element.
+
+        Raises:
+            KeyError: ``name`` is not a node of this graph.
+        """
+        i = self._ix(name)
+        state = self._elements.get(i)
+        return () if state is None else state.element_errors()
+
+    def completed_elements(self, name: str | NodeFunction[..., Any]) -> dict[int, Any]:
+        """Values of the elements of map node ``name`` that completed, by index.
+
+        For a map node that failed, these are kept for ``resume``, which runs
+        only the other elements. For a completed node, every element that has
+        a value (all of them, unless failed elements were collected).
+
+        Raises:
+            KeyError: ``name`` is not a node of this graph.
+        """
+        i = self._ix(name)
+        state = self._elements.get(i)
+        if state is not None:
+            return {k: v for k, v in enumerate(state.values) if v is not MISSING}
+        v = self._values[i]
+        if v is MISSING or self.graph._maps[i] is None:
+            return {}
+        return dict(enumerate(v))
+
+    def _ix(self, name: str | NodeFunction[..., Any]) -> int:
+        return self._handle(name) if isinstance(name, NodeFunction) else self.graph._ix(name)
+
     def started_at(self, name: str) -> float | None:
         """``trio.current_time()`` when node ``name`` (last) started, or ``None``."""
         return self._start[self.graph._ix(name)]
@@ -272,10 +358,17 @@ class RunResult(Mapping[str, Any]):
         for i, e in sorted(self._errors.items()):
             calls = self._attempts.get(i)
             n = 1 if calls is None else calls
+            state = self._elements.get(i)
+            if state is not None:
+                lines += _map_lines(names[i], state, n, failed=True)
+                continue
             what = "attempt" if calls is None or self.graph._maps[i] is None else "element call"
             lines.append(
                 f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
+        for i, state in sorted(self._elements.items()):
+            if i not in self._errors and state.errors:
+                lines += _map_lines(names[i], state, self._attempts.get(i, 0), failed=False)
         for i, e in sorted(self._last.items()):
             if i not in self._errors:
                 lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
@@ -301,6 +394,36 @@ _WHY = {
     NodeStatus.SKIPPED: "was skipped (a dependency failed)",
     NodeStatus.NOT_STARTED: "never started (the run stopped first)",
 }
+
+
+def _map_lines(name: str, state: MapElements, calls: int, *, failed: bool) -> list[str]:
+    """The report's lines for a map node with failed elements."""
+    n = len(state.items)
+    bad = len(state.errors)
+    done = sum(1 for v in state.values if v is not MISSING)
+    counts = f"{bad} of {n} element{'s' * (n != 1)} failed, {done} completed"
+    if failed and n - bad - done:
+        counts += f", {n - bad - done} not run"
+    calls_text = f"{calls} element call{'s' * (calls != 1)} in all, retries included"
+    if failed:
+        head = f"  node {name!r} failed: {counts} ({calls_text}; resume() reruns only "
+        head += "the elements without a value):"
+    else:
+        head = f"  node {name!r} completed without its failed elements (collected): "
+        head += f"{counts} ({calls_text}):"
+    errs = state.element_errors()
+    lines = [head] + [f"    {x}" for x in errs[:_SHOWN]]
+    if len(errs) > _SHOWN:
+        lines.append(f"    ... ({len(errs) - _SHOWN} more: RunResult.element_errors({name!r}))")
+    return lines
+
+
+_SHOWN = 10
+"""Failed elements listed by a report (all are in RunResult.element_errors)."""
+
+
+def _text(e: BaseException) -> str:
+    return f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__
 
 
 def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
