@@ -7,6 +7,7 @@ Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 from __future__ import annotations
 
 import difflib
+import keyword
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
@@ -327,9 +328,24 @@ class Graph:
 
 
 def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:
-    """``fn`` itself, or an adapter taking the deps positionally and passing them by name."""
+    """``fn`` itself, or an adapter taking the deps positionally and passing them by name.
+
+    The adapter is compiled for the names (``lambda _0, _1: fn(a=_0, b=_1)``),
+    about three times as fast per call as building a dict; names that cannot
+    be spelt as keywords (``deps={"not an id": ...}`` into ``**kwargs``) fall
+    back to the dict.
+    """
     if kwnames is None:
         return fn
+    if all(k.isidentifier() and not keyword.iskeyword(k) for k in kwnames):
+        params = ", ".join(f"_{k}" for k in range(len(kwnames)))
+        call = ", ".join(f"{name}=_{k}" for k, name in enumerate(kwnames))
+        try:
+            adapter: Callable[..., Any] = eval(f"lambda {params}: fn({call})", {"fn": fn})
+        except SyntaxError:  # pragma: no cover - e.g. __debug__
+            pass
+        else:
+            return adapter
     return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
 
 
