@@ -595,4 +595,6 @@ def test_eager_with_a_level_restarting_supervisor_is_refused() -> None:
         deadline=None,
     )
     with pytest.raises(ValueError, match="needs level scheduling"):
-        build(case).run_sync({"x": INPUT}, strategy=td.Parallel(schedule="eager"))
+        build(case).run_sync(
+            {"x": INPUT}, strategy=td.Parallel(schedule="eager"), supervisor=case.supervisor
+        )
