@@ -389,8 +389,9 @@ class _Run:
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
         emit = self.node_emit
+        plain = self.plain[i]  # read once: a level restart may clear it meanwhile
         try:
-            if self.plain[i]:
+            if plain:
                 slots = self.slots
                 if slots is not None:
                     try:
@@ -411,16 +412,16 @@ class _Run:
             else:
                 v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
-            if emit and (self.plain[i] or self.maps[i] is not None):
+            if emit and (plain or self.maps[i] is not None):
                 emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
             self._failed(i, exc)
             return
         except trio.Cancelled as exc:  # costs nothing unless raised
-            if self._stray(i, exc):
+            if self._stray(i, exc, plain):
                 return
             raise
         except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-            if self._group_ended(i, group):
+            if self._group_ended(i, group, plain):
                 return
             raise
         self.end[i] = t = self.now()
@@ -435,7 +436,7 @@ class _Run:
                 if not r:
                     spawn(node, j, name=names[j])
 
-    def _stray(self, i: int, exc: BaseException) -> bool:
+    def _stray(self, i: int, exc: BaseException, plain: bool) -> bool:
         """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.
 
         Cancelled while the node's task is being cancelled (run stop, deadline,
@@ -446,7 +447,7 @@ class _Run:
         """
         if trio.current_effective_deadline() == -math.inf:
             emit = self.node_emit
-            if emit and (self.plain[i] or self.maps[i] is not None):  # _attempts tells its own
+            if emit and (plain or self.maps[i] is not None):  # _attempts tells its own
                 emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
             return False
         self._failed_event(i, self._stray_error(i, exc))
@@ -465,7 +466,7 @@ class _Run:
         err.__cause__ = exc
         return err
 
-    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException], plain: bool) -> bool:
         """A group that is not an Exception ended node ``i``: whether it is handled here.
 
         A group holding KeyboardInterrupt, SystemExit or another non-Exception
@@ -479,7 +480,7 @@ class _Run:
         if rest is not None and rest.split(trio.Cancelled)[1] is not None:
             return False
         if errors is None:
-            return self._stray(i, group)
+            return self._stray(i, group, plain)
         if (
             self.level_restarts
             and not self.scope.cancel_called
