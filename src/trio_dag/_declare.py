@@ -306,7 +306,7 @@ class Node:
             self.deps: tuple[str, ...] = tuple(deps.values())
         else:
             self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
-        self.after = tuple(after) if not isinstance(after, str) else (after,)
+        self.after = after  # checked with the other options, as the DAG is defined
         self.options = {
             k: v
             for k, v in (

@@ -256,7 +256,7 @@ def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str])
                 )
         kwnames = nd.kwnames
         options: Mapping[str, Any] = nd.options
-        if nd.after:
+        if nd.after != ():
             options = {**options, "after": nd.after}
         if kwnames is None:
             cached = arity.get(id(fn))
