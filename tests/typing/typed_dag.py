@@ -38,6 +38,10 @@ class Report(td.DAG):
         return urls.encode()
 
 
+async def count(users: list[str]) -> int:
+    return len(users)
+
+
 async def main() -> None:
     result = await Report.run({"day": "2026-11-26", "urls": ["a"]})
     summary = result[Report.summary]
@@ -45,12 +49,18 @@ async def main() -> None:
     pages = result[Report.pages]
     anything = result["summary"]
     direct = await Report.summary(users=["ann"], orders={})
+    Extended = Report.extend("ReportPlus", [td.Node("count", count, ("users",))])
+    extended = await Extended.run({"day": "2026-11-26", "urls": []})
+    from_extended = extended[Report.summary]
+    failed_pages = result.element_errors(Report.pages)
     if TYPE_CHECKING:
         reveal_type(summary)  # mypy: str | pyright: str
         reveal_type(users)  # mypy: list[str] | pyright: list[str]
         reveal_type(pages)  # mypy: list[bytes] | pyright: list[bytes]
         reveal_type(anything)  # mypy: Any | pyright: Any
         reveal_type(direct)  # mypy: str | pyright: str
+        reveal_type(from_extended)  # mypy: str | pyright: str
+        reveal_type(failed_pages)  # mypy: tuple[trio_dag._result.ElementError, ...] | pyright: tuple[ElementError, ...]  # fmt: skip
         reveal_type(Report.orders)  # mypy: trio_dag._declare.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]  # fmt: skip
         length: int = result[Report.summary]  # error
         print(length)
