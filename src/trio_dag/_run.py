@@ -437,14 +437,18 @@ class _Run:
                     spawn(node, j, name=names[j])
 
     def _failed(self, i: int, exc: BaseException) -> None:
-        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
-            return  # a level restart cancelled node i as it failed: the restart reruns it
+        if self._cancelled_by_restart(i):
+            return  # node i failed as a level restart cancelled it: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
             self.scope.cancel()
+
+    def _cancelled_by_restart(self, i: int) -> bool:
+        """Whether a level restart cancelled node ``i``'s running task (and reruns it)."""
+        return self.level_restarts and not self.sequential and self.node_scopes[i] is None
 
     async def _wait_slot(self, slots: trio.Semaphore) -> None:
         """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.
@@ -584,6 +588,8 @@ class _Run:
                 self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
+        if self.stopped:  # a failed map node is unwinding: the run stops, nothing restarts
+            await trio.sleep_forever()
         restart = members if one_for_all else members[pos:]
         generation, scopes = self.generation, self.node_scopes
         for q in restart:
@@ -692,9 +698,10 @@ class _Run:
                 except Exception as exc:
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
-                    if self.fail_fast or self.halted:
+                    if (self.fail_fast or self.halted) and not self._cancelled_by_restart(i):
                         # The node has failed, and so the run stops: say so now, as this
-                        # element's slot goes to a waiter, not once the elements unwound.
+                        # element's slot goes to a waiter, not once the elements unwound
+                        # (_wait_slot and _restart_level then wait for the cancel).
                         self.stopped = True
                     return
 
