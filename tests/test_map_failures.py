@@ -345,3 +345,40 @@ async def test_a_collected_map_is_complete_and_resume_runs_nothing(
     with trio.fail_after(1000), pytest.raises(td.RunFailed):
         await Then.resume(partial)
     assert calls == []  # the map node is complete: it is not run again
+
+
+@pytest.mark.parametrize("collect", [False, True])
+async def test_a_map_node_cancelled_part_way_keeps_its_elements_for_resume(
+    collect: bool, autojump_clock: trio.testing.MockClock
+) -> None:
+    calls: list[int] = []
+    broken = [True]
+
+    class Cut(td.DAG):
+        rows = td.input()
+
+        @td.node(map_over="rows", on_element_failure="collect" if collect else "fail")
+        async def parsed(rows: int) -> int:
+            calls.append(rows)
+            await trio.sleep(rows)
+            return rows * 10
+
+        @td.node
+        async def other() -> int:
+            await trio.sleep(2.5)  # fails while elements 3 and 4 still run
+            if broken[0]:
+                raise Boom("other")
+            return 0
+
+    with trio.fail_after(100), pytest.raises(td.RunFailed) as info:
+        await Cut.run({"rows": [1, 2, 3, 4]})
+    partial = info.value.result
+    assert partial.statuses["parsed"] is td.NodeStatus.CANCELLED
+    assert partial.completed_elements("parsed") == {0: 10, 1: 20}
+    assert partial.element_errors("parsed") == ()
+    broken[0] = False
+    calls.clear()
+    with trio.fail_after(100):
+        result = await Cut.resume(partial)
+    assert result["parsed"] == [10, 20, 30, 40]
+    assert sorted(calls) == [3, 4]

@@ -134,7 +134,7 @@ class MapPool(Supervision):
             if n and not self.attempts.get(i):  # no element began (the run stopped first)
                 self.start[i] = None
             if not complete and (failed or any(v is not MISSING for v in results)):
-                self.elements[i] = _outcomes(items, results, failed, state)
+                self.elements[i] = _outcomes(items, results, failed)
         if not failed:
             return results
         if collect:
@@ -171,17 +171,10 @@ class MapPool(Supervision):
 
 
 def _outcomes(
-    items: list[Any],
-    results: list[Any],
-    failed: dict[int, BaseException],
-    before: MapElements | None,
+    items: list[Any], results: list[Any], failed: dict[int, BaseException]
 ) -> MapElements:
     """The element outcomes of a map node that did not complete every element."""
     state = MapElements(items, results)
-    if before is not None:  # resumed: the failures of elements not run again stay
-        for k, e in before.errors.items():
-            if k not in failed and results[k] is MISSING:
-                state.errors[k], state.reprs[k] = e, before.reprs[k]
     for k in sorted(failed):
         state.errors[k] = failed[k]
         state.reprs[k] = _short_repr(items[k], 60)
