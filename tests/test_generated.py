@@ -311,3 +311,10 @@ def test_extend_definition_errors() -> None:
 
         class Sub(Ext):  # type: ignore[valid-type, misc]
             pass
+
+
+def test_node_repr_shows_keyword_deps_and_after() -> None:
+    assert repr(td.Node("p", join, {"head": "a", "body": "b"}, after=("lint",))) == (
+        "Node('p', deps={'head': 'a', 'body': 'b'}, after=('lint',))"
+    )
+    assert repr(td.Node("a", fetch, ("u",))) == "Node('a', deps=('u',))"

@@ -382,3 +382,49 @@ async def test_a_map_node_cancelled_part_way_keeps_its_elements_for_resume(
         result = await Cut.resume(partial)
     assert result["parsed"] == [10, 20, 30, 40]
     assert sorted(calls) == [3, 4]
+
+
+async def test_more_than_ten_failed_elements_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    go = trio.Event()
+
+    class Many(td.DAG):
+        xs = td.input()
+
+        @td.node(map_over="xs")
+        async def each(xs: int) -> int:
+            if xs == 0:
+                await trio.sleep(1)
+                go.set()
+                return 0
+            await go.wait()
+            raise Boom(str(xs))
+
+    with trio.fail_after(100), pytest.raises(td.RunFailed) as info:
+        await Many.run({"xs": range(13)})
+    cause = info.value.__cause__
+    assert isinstance(cause, ExceptionGroup)
+    assert str(cause).startswith("elements 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... of map node 'each'")
+    assert len(cause.exceptions) == 12
+
+
+async def test_completed_elements_of_complete_and_plain_nodes() -> None:
+    class Plain(td.DAG):
+        xs = td.input()
+
+        @td.node(map_over="xs")
+        async def each(xs: int) -> int:
+            return xs + 1
+
+        @td.node
+        async def total(each: list[int]) -> int:
+            return sum(each)
+
+    with trio.fail_after(10):
+        result = await Plain.run({"xs": [1, 2]})
+    assert result.completed_elements(Plain.each) == {0: 2, 1: 3}
+    assert result.completed_elements("total") == {}
+    assert result.element_errors("total") == ()
+    with pytest.raises(KeyError, match="did you mean 'each'"):
+        result.element_errors("eachh")

@@ -285,3 +285,21 @@ def test_extend_checks_the_new_edges() -> None:
 
     with pytest.raises(td.TypeMismatchError, match="'shout'"):
         Base.extend("Ext", [td.Node("shout", shout, ("count",))])
+
+
+def test_annotations_resolve_one_by_one_when_one_cannot() -> None:
+    async def make() -> Any:
+        return None
+
+    async def use(value: Any, other: Any = None) -> Any:
+        return value
+
+    # get_type_hints fails on "Missing"; every other annotation is still read
+    make.__annotations__ = {"return": "None"}
+    use.__annotations__ = {"value": Annotated[int, "meta"], "other": "Missing"}
+    with pytest.raises(td.TypeMismatchError, match="annotated int, but 'make' returns NoneType"):
+        td.DAG.from_nodes("One", [td.Node("make", make), td.Node("use", use, ("make",))])
+    use.__annotations__ = {"value": Annotated[float, "meta"], "other": "Missing"}
+    make.__annotations__ = {"return": int, "x": "Missing"}
+    dag = td.DAG.from_nodes("Two", [td.Node("make", make), td.Node("use", use, ("make",))])
+    assert dag.graph.nodes == ("make", "use")

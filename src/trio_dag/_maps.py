@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import types
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -192,10 +192,8 @@ def _elements_error(name: str, state: MapElements) -> BaseException:
     if len(errs) == 1:
         return errs[0].error
     shown = ", ".join(str(x.index) for x in errs[:10]) + (", ..." if len(errs) > 10 else "")
-    group = [x.error for x in errs]
-    if all(isinstance(e, Exception) for e in group):
-        return ExceptionGroup(f"elements {shown} of map node {name!r} failed", group)  # type: ignore[type-var]
-    return BaseExceptionGroup(f"elements {shown} of map node {name!r} failed", group)
+    group = [cast(Exception, x.error) for x in errs]  # caught as Exception, or NodeCancelled
+    return ExceptionGroup(f"elements {shown} of map node {name!r} failed", group)
 
 
 def _short_repr(v: object, limit: int = 80) -> str:

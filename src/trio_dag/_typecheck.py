@@ -168,9 +168,7 @@ def _plain(t: Any) -> type | None:
         meta.__subclasscheck__ is not type.__subclasscheck__
         or meta.__instancecheck__ is not type.__instancecheck__
     ):
-        return None  # ABCs (register), Protocols, custom metaclasses
-    if getattr(t, "_is_protocol", False):
-        return None
+        return None  # ABCs (register), Protocols, TypedDict, custom metaclasses
     return t
 
 
@@ -183,10 +181,8 @@ _PROMOTIONS: dict[type, tuple[type, ...]] = {
 
 def _compatible(got: type, want: type) -> bool:
     """Whether a value declared ``got`` may be passed where ``want`` is declared."""
-    try:
-        if issubclass(got, want) or issubclass(want, got):
-            return True
-        promoted = _PROMOTIONS.get(want)
-        return promoted is not None and issubclass(got, promoted)
-    except TypeError:  # e.g. TypedDict refuses issubclass: undecidable
+    # both plain classes of plain metaclasses (see _plain): issubclass cannot raise
+    if issubclass(got, want) or issubclass(want, got):
         return True
+    promoted = _PROMOTIONS.get(want)
+    return promoted is not None and issubclass(got, promoted)
