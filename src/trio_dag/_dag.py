@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import trio
 
-from ._declare import Input, Node, NodeFunction
+from ._compose import Expansion, check_wiring, expand_include, resource_spec
+from ._declare import Include, Input, Node, NodeFunction, Resource
 from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
 from ._graph import NO_DEFAULT, Graph
 from ._instrument import Instrument
@@ -43,9 +44,9 @@ class _Namespace(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         old = self.get(key)
-        if isinstance(old, NodeFunction | Input):
+        if isinstance(old, _MEMBERS):
             # also a node redefined without @node: it would vanish without a word
-            then = "" if isinstance(value, NodeFunction | Input) else f" (then as {value!r})"
+            then = "" if isinstance(value, _MEMBERS) else f" (then as {value!r})"
             raise DuplicateNodeError(
                 f"DAG {self.dag!r} defines {key!r} twice{then}; "
                 f"node and input names must be unique",
@@ -53,6 +54,9 @@ class _Namespace(dict[str, Any]):
                 node=key,
             )
         super().__setitem__(key, value)
+
+
+_MEMBERS = (NodeFunction, Input, Include, Resource)
 
 
 class DAGMeta(type):
@@ -79,6 +83,9 @@ class DAGMeta(type):
             return cls
         nodes: dict[str, NodeFunction] = {}
         inputs: dict[str, Input] = {}
+        includes: dict[str, Include] = {}
+        resources: dict[str, Resource] = {}
+        members: list[dict[str, Any]] = [nodes, inputs, includes, resources]
         for base in reversed(cls.__mro__[1:]):
             if getattr(base, "_dsl_nodes", {}) is None:
                 raise DAGDefinitionError(
@@ -89,6 +96,8 @@ class DAGMeta(type):
                 )
             nodes.update(getattr(base, "_dsl_nodes", {}))
             inputs.update(getattr(base, "_dsl_inputs", {}))
+            includes.update(getattr(base, "_dsl_includes", {}))
+            resources.update(getattr(base, "_dsl_resources", {}))
         seen: dict[int, str] = {id(v): k for k, v in nodes.items()}
         for key, value in ns.items():
             if isinstance(value, NodeFunction):
@@ -101,22 +110,31 @@ class DAGMeta(type):
                     )
                 seen[id(value)] = key
                 check_name(name, key, "node", identifier=True, reserved=RESERVED)
-                nodes[key] = value
-                inputs.pop(key, None)
+                _own(members, nodes, key, value)
             elif isinstance(value, Input):
                 check_name(name, key, "input", identifier=True, reserved=RESERVED)
-                inputs[key] = value
-                nodes.pop(key, None)
+                _own(members, inputs, key, value)
+            elif isinstance(value, Include):
+                check_name(name, key, "inclusion", identifier=True, reserved=RESERVED)
+                _own(members, includes, key, value)
+            elif isinstance(value, Resource):
+                check_name(name, key, "resource", identifier=True, reserved=RESERVED)
+                _own(members, resources, key, value)
         sup = ns.get("supervisor", getattr(cls, "supervisor", None))
         if not isinstance(sup, Supervisor):
             raise DAGDefinitionError(
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {sup!r}", dag=name
             )
-        known = set(nodes) | set(inputs)
+        known = set(nodes) | set(inputs) | set(resources)
         specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
+        res_specs = [resource_spec(name, k, v, inputs) for k, v in resources.items()]
+        if includes:
+            _include(name, specs, res_specs, nodes, inputs, resources, includes)
         cls._dsl_nodes = nodes  # type: ignore[attr-defined]
         cls._dsl_inputs = inputs  # type: ignore[attr-defined]
-        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()})  # type: ignore[attr-defined]
+        cls._dsl_includes = includes  # type: ignore[attr-defined]
+        cls._dsl_resources = resources  # type: ignore[attr-defined]
+        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)  # type: ignore[attr-defined]
         return cls
 
     def __init__(
@@ -124,6 +142,41 @@ class DAGMeta(type):
     ) -> None:
         kw.pop("compiled", None)
         super().__init__(name, bases, ns, **kw)
+
+
+def _own(members: list[dict[str, Any]], kind: dict[str, Any], key: str, value: Any) -> None:
+    """A class-body member ``key`` replaces whatever a base declared under that name
+    (keeping its place when it is of the same kind)."""
+    for m in members:
+        if m is not kind:
+            m.pop(key, None)
+    kind[key] = value
+
+
+def _include(
+    dag: str,
+    specs: list[Any],
+    res_specs: list[Any],
+    nodes: dict[str, NodeFunction],
+    inputs: dict[str, Input],
+    resources: dict[str, Resource],
+    includes: dict[str, Include],
+) -> None:
+    """Append the inclusions' nodes and resources to ``specs`` and ``res_specs``."""
+    taken = {k: "node" for k in nodes} | {k: "input" for k in inputs}
+    taken |= {k: "resource" for k in resources}
+    expansions: list[Expansion] = [
+        expand_include(dag, attr, inc, taken) for attr, inc in includes.items()
+    ]
+    values = set(nodes) | set(inputs)
+    res_names = set(resources)
+    for ex in expansions:
+        values.update(s.name for s in ex.specs)
+        res_names.update(r.name for r in ex.resources)
+    check_wiring(dag, expansions, values, res_names, taken)
+    for ex in expansions:
+        specs.extend(ex.specs)
+        res_specs.extend(ex.resources)
 
 
 class DAG(metaclass=DAGMeta):

@@ -15,6 +15,7 @@ The hierarchy, as a tree::
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
     ├── SerializationError           a placed call could not be pickled (also a TypeError)
+    ├── ResourceError                a resource could not be entered or exited
     └── RunFailed                    a run did not complete; .result keeps what did
                                      (defined beside RunResult in trio_dag's results layer)
 
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "ResourceError",
     "SerializationError",
     "UnknownDependencyError",
 ]
@@ -99,14 +101,22 @@ class UnknownDependencyError(DAGDefinitionError):
     """
 
     def __init__(
-        self, dag: str, node: str, dependency: str, suggestion: str | None, *, via: str = ""
+        self,
+        dag: str,
+        node: str,
+        dependency: str,
+        suggestion: str | None,
+        *,
+        via: str = "",
+        what: str = "node",
+        known: str = "neither a node nor a declared input",
     ) -> None:
         self.dependency = dependency
         self.suggestion = suggestion
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""
         super().__init__(
-            f"node {node!r} of DAG {dag!r} depends on {dependency!r}{via}, "
-            f"which is neither a node nor a declared input{hint}",
+            f"{what} {node!r} of DAG {dag!r} depends on {dependency!r}{via}, "
+            f"which is {known}{hint}",
             dag=dag,
             node=node,
         )
@@ -254,3 +264,25 @@ class SerializationError(DAGError, TypeError):
         self.part = part
         self.argument = argument
         self.index = index
+
+
+class ResourceError(DAGError):
+    """A resource of a run could not be entered, or could not be exited.
+
+    When entering fails, every node that needs the resource fails with this
+    error (never retried: a resource is entered at most once per run), and
+    the factory's exception is ``__cause__``. When exiting fails after the
+    run completed, ``run`` raises it; after a failed run, the
+    :class:`~trio_dag.RunFailed` carries it as a note.
+
+    Attributes:
+        resource: the resource's name.
+        dag: the DAG's name.
+        phase: ``"enter"`` or ``"exit"``.
+    """
+
+    def __init__(self, message: str, *, resource: str, dag: str, phase: str) -> None:
+        super().__init__(message)
+        self.resource = resource
+        self.dag = dag
+        self.phase = phase
