@@ -74,8 +74,13 @@ async def test_a_cancelled_pending_task_never_runs(
     marker = tmp_path / "cancelled-ran"
     control = tmp_path / "control-ran"
     # both single-threaded workers busy until we release them
-    blockers = [client.submit(wait_for_file, str(release), pure=False) for _ in range(2)]
+    started = [tmp_path / f"started-{k}" for k in range(2)]
+    blockers = [
+        client.submit(wait_for_file, str(release), 60.0, str(s), pure=False) for s in started
+    ]
     with trio.fail_after(60):
+        while not all(s.exists() for s in started):  # noqa: ASYNC110 - files written by workers
+            await trio.sleep(0.01)
         with trio.move_on_after(0.5) as cs:  # as fail_fast or a timeout would cancel it
             await cluster.call(touch, (str(marker),), node="never")
         assert cs.cancelled_caught
