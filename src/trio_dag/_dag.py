@@ -28,7 +28,8 @@ from ._retry import RetryPolicy
 from ._run import execute
 from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._strategies import Strategy
-from ._stream import StreamResults, open_stream
+from ._stream import StreamResults, open_stream, open_stream_holding
+from ._subrun import opaque_node
 from ._supervise import Supervisor
 from ._validate import reject
 
@@ -213,6 +214,7 @@ class DAG(metaclass=DAGMeta):
         inputs: Iterable[str] | Mapping[str, Input] = (),
         *,
         supervisor: Supervisor | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> type[DAG]:
         """Build a DAG from :class:`Node` specs (generated or loaded graphs).
 
@@ -222,6 +224,9 @@ class DAG(metaclass=DAGMeta):
             inputs: input names (all required), or a mapping of names to
                 :func:`trio_dag.input` declarations.
             supervisor: the DAG's default supervisor.
+            resources: resource names to :func:`trio_dag.resource`
+                declarations; a node lists a resource in ``deps`` to receive
+                its entered value.
 
         Returns:
             A new :class:`DAG` subclass, validated and compiled.
@@ -262,7 +267,17 @@ class DAG(metaclass=DAGMeta):
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
                 dag=name,
             )
-        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared)
+        res_specs = []
+        for k, v in (resources or {}).items():
+            if not isinstance(v, Resource):
+                raise DAGDefinitionError(
+                    f"DAG {name!r}: resource {k!r} must be declared with trio_dag.resource(), "
+                    f"got {v!r}",
+                    dag=name,
+                )
+            check_name(name, k, "resource", identifier=False, reserved=RESERVED)
+            res_specs.append(resource_spec(name, k, v, declared))
+        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared, res_specs)
         ns: dict[str, Any] = {"__qualname__": name}
         if supervisor is not None:
             ns["supervisor"] = supervisor
@@ -358,6 +373,83 @@ class DAG(metaclass=DAGMeta):
         return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
 
     @classmethod
+    def as_node(
+        cls,
+        inputs: Mapping[str, str] | None = None,
+        *,
+        output: str | None = None,
+        node_options: Mapping[str, Any] | None = None,
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> NodeFunction:
+        """This DAG as one node of another: a node that runs it whole (opaque composition).
+
+        ``summary = Etl.as_node(inputs={"day": "day"}, output="summary")`` in
+        a class body is a node whose dependencies are the outer names wired to
+        Etl's inputs, and whose value is the inner run's value of ``output``
+        (the whole :class:`~trio_dag.RunResult` when ``output`` is ``None``).
+        Each call is one run of this DAG, in the node's own task, with its
+        own options:
+
+        - the outer run's cancellation (fail-fast, deadline, a timeout of the
+          node) cancels the inner run;
+        - the outer run's instruments see the inner node events, the node
+          names given as a path, ``"<outer node>/<inner node>"``;
+        - an inner failure is the node's failure: its error is the inner
+          :class:`~trio_dag.RunFailed`, whose report is its message and whose
+          ``result`` is the inner partial result;
+        - when the node is retried (``node_options={"retry": ...}``), the
+          next attempt resumes the inner partial result: completed inner
+          nodes are not run again;
+        - the node takes no ``max_concurrency`` slot of the outer run: unless
+          ``strategy`` is given, the inner run uses the outer run's strategy
+          and shares its slots, so the bound holds for inner and outer nodes
+          together and cannot deadlock on a slot its own node holds.
+
+        Args:
+            inputs: wiring, inner input name to the name (an input or node of
+                the outer DAG) that feeds it; inner inputs with a default may
+                be left out.
+            output: the inner node whose value is the node's value, or
+                ``None`` for the whole result.
+            node_options: options of the outer node, as for
+                :func:`trio_dag.node`: ``retry``, ``timeout`` (for the whole
+                inner run), ``map_over`` (an inner input name: one inner run
+                per element).
+            strategy, supervisor, on_failure, retry, deadline, seed, instruments:
+                options of the inner run, as for :meth:`run` (``retry`` is the
+                default policy of inner nodes).
+
+        Returns:
+            A :class:`~trio_dag.NodeFunction` to assign in a class body.
+
+        Raises:
+            InvalidOptionError: an option is invalid, ``inputs`` wires a name
+                that is not an input of this DAG or leaves a required one
+                unwired, or ``output`` is not a node (with a "did you mean").
+        """
+        return opaque_node(
+            cls,
+            inputs,
+            output,
+            node_options,
+            {
+                "strategy": strategy,
+                "supervisor": supervisor,
+                "on_failure": on_failure,
+                "retry": retry,
+                "deadline": deadline,
+                "seed": seed,
+                "instruments": instruments,
+            },
+        )
+
+    @classmethod
     def run_sync(cls, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
         """Run the DAG with :func:`trio.run`, for scripts; options as for :meth:`run`."""
         return trio.run(functools.partial(cls.run, inputs, **options))
@@ -434,7 +526,7 @@ class DAG(metaclass=DAGMeta):
             seed=seed,
             instruments=instruments,
         )
-        return open_stream(
+        return (open_stream_holding if graph.resources else open_stream)(
             graph,
             source,
             options,

@@ -272,13 +272,16 @@ class ResourceError(DAGError):
     When entering fails, every node that needs the resource fails with this
     error (never retried: a resource is entered at most once per run), and
     the factory's exception is ``__cause__``. When exiting fails after the
-    run completed, ``run`` raises it; after a failed run, the
-    :class:`~trio_dag.RunFailed` carries it as a note.
+    run completed, ``run`` raises it, with the complete result in
+    :attr:`result`; when the run did not complete, what it raises carries
+    the exit failure as a note.
 
     Attributes:
         resource: the resource's name.
         dag: the DAG's name.
         phase: ``"enter"`` or ``"exit"``.
+        result: for an exit failure after a completed run, its
+            :class:`~trio_dag.RunResult`; else ``None``.
     """
 
     def __init__(self, message: str, *, resource: str, dag: str, phase: str) -> None:
@@ -286,3 +289,4 @@ class ResourceError(DAGError):
         self.resource = resource
         self.dag = dag
         self.phase = phase
+        self.result: object = None

@@ -51,6 +51,9 @@ class NodeSpec:
         retry: the node's retry policy, if any.
         timeout: seconds per attempt, if any.
         map_over: index into ``deps`` of the dependency to map over, if any.
+        takes_slot: whether an attempt takes a ``max_concurrency`` slot; false
+            for a node that runs a whole DAG (``DAG.as_node``), whose inner
+            nodes take slots themselves.
     """
 
     name: str
@@ -61,6 +64,7 @@ class NodeSpec:
     retry: RetryPolicy | None = None
     timeout: float | None = None
     map_over: int | None = None
+    takes_slot: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ class Graph:
         "_roots",
         "_slot_deps",
         "_specs",
+        "_takes_slot",
         "_timeouts",
         "inputs",
         "levels",
@@ -229,9 +234,14 @@ class Graph:
         self._timeouts = tuple(s.timeout for s in specs)
         self._maps = tuple(s.map_over for s in specs)
         self._plain = tuple(
-            s.retry is None and s.timeout is None and s.map_over is None and nd is None
+            s.retry is None
+            and s.timeout is None
+            and s.map_over is None
+            and nd is None
+            and s.takes_slot
             for s, nd in zip(specs, needs, strict=True)
         )
+        self._takes_slot = tuple(s.takes_slot for s in specs)
         # resources: what the runtime reads (nothing per node for a node without any)
         self.resources = tuple(r.name for r in resources)
         self._resources = tuple(resources)

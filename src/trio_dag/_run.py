@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._exceptions import MapError
+from ._exceptions import MapError, ResourceError
 from ._instrument import Emitter
 from ._options import RunOptions
+from ._resources import Resources, hold
 from ._result import MISSING, RunFailed, RunResult, RunStatus
 from ._strategies import Parallel, Sequential
 
@@ -99,14 +100,20 @@ class _Run:
         partial: RunResult | None,
         options: RunOptions,
         slots: trio.Semaphore | None = None,
+        resources: Resources | None = None,
     ) -> None:
-        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
+        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream),
+        ``resources`` one resource table (a stream enters each resource once)."""
         strategy = options.strategy
         supervisor = options.supervisor
         default_policy = options.retry
         instruments = options.instruments
         n = len(graph.nodes)
         self.graph = graph
+        self.options = options
+        self.resources = resources
+        self.needs = graph._needs
+        self.takes_slot = graph._takes_slot
         self.names = graph.nodes
         self.run_id = secrets.token_hex(6)
         self.fns = graph._fns
@@ -178,6 +185,15 @@ class _Run:
     # ------------------------------------------------------------ the run
 
     async def go(self, deadline: float | None) -> RunResult:
+        if self.resources is None and self.graph.resources:
+            return await hold(self.graph, self._go_holding)
+        return await self._go(deadline)
+
+    async def _go_holding(self, table: Resources) -> RunResult:
+        self.resources = table
+        return await self._go(self.options.deadline)
+
+    async def _go(self, deadline: float | None) -> RunResult:
         token = _current_run.set(self)
         try:
             if self.emit:
@@ -304,11 +320,22 @@ class _Run:
                 finally:
                     if slots is not None:
                         slots.release()
-            elif self.maps[i] is not None:
-                self.start[i] = self.now()
-                v = await self._map(i, args)
             else:
-                v = await self._attempts(i, args, self.level_restarts)
+                if self.needs[i] is not None:
+                    try:
+                        args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
+                    except ResourceError as exc:
+                        self.start[i] = self.now()
+                        if emit:
+                            emit("node_started", self.names[i], 1)
+                            emit("node_failed", self.names[i], exc, 1, False)
+                        self._failed(i, exc)
+                        return
+                if self.maps[i] is not None:
+                    self.start[i] = self.now()
+                    v = await self._map(i, args)
+                else:
+                    v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (self.plain[i] or self.maps[i] is not None):
                 emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
@@ -352,7 +379,7 @@ class _Run:
         """Attempts of node ``i`` (or of one map element) as its policy allows."""
         policy = self.policies[i]
         timeout = self.timeouts[i]
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         own = self.maps[i] is None  # not a map element
         emit = self.emit if own else None  # map elements: see _node
         name = self.names[i]
@@ -483,7 +510,7 @@ class _Run:
         n = len(items)
         results: list[Any] = [None] * n
         errors: list[Exception] = []
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None
         supervised = self.policies[i] is not None or self.timeouts[i] is not None
         fn = self.fns[i]
         width = n if slots is None else min(n, self.max_concurrency)

@@ -1,0 +1,190 @@
+"""Opaque composition: a whole DAG run as one node of another (``DAG.as_node``).
+
+The node's function runs the inner DAG in the node's own task, so the outer
+run's cancellation reaches the inner nodes as it reaches any node body. It
+finds the outer run through the runtime's context variable, once per call
+(never per inner node), and from it:
+
+- the outer ``max_concurrency`` slots, shared with the inner run unless
+  ``as_node`` was given a strategy of its own; the node itself takes no slot
+  (the runtime skips it for such nodes), so inner work never waits behind a
+  slot its own node holds;
+- the outer instruments, which see the inner node events under the path
+  ``"<outer node>/<inner node>"``;
+- the inner partial result of the outer node's previous attempt, so an outer
+  retry resumes the inner run instead of starting it over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import weakref
+from collections.abc import Mapping
+from typing import Any, final
+
+from ._declare import Get, NodeFunction
+from ._exceptions import option_error
+from ._graph import NO_DEFAULT, Graph
+from ._instrument import Emitter, Instrument
+from ._options import RunOptions
+from ._result import RunFailed, RunResult
+from ._run import _current_run, _Run, current_attempt
+from ._strategies import Parallel
+
+__all__ = ["opaque_node"]
+
+
+@final
+class _Forward(Instrument):
+    """Passes an inner run's node events to the outer run's instruments, under a path."""
+
+    __slots__ = ("emit", "prefix")
+
+    def __init__(self, emit: Emitter, prefix: str) -> None:
+        self.emit = emit
+        self.prefix = prefix + "/"
+
+    def node_started(self, node: str, attempt: int) -> None:
+        self.emit("node_started", self.prefix + node, attempt)
+
+    def node_finished(self, node: str, elapsed: float) -> None:
+        self.emit("node_finished", self.prefix + node, elapsed)
+
+    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
+        self.emit("node_failed", self.prefix + node, error, attempt, will_retry)
+
+
+def opaque_node(
+    dag: Any,
+    inputs: Mapping[str, str] | None,
+    output: str | None,
+    node_options: Mapping[str, Any] | None,
+    run_options: dict[str, Any],
+) -> NodeFunction:
+    """The implementation of :meth:`trio_dag.DAG.as_node` (see there)."""
+    graph: Graph = dag.graph
+    where = f"DAG {graph.name!r}: as_node"
+    options = RunOptions.build(where, dag.supervisor, **run_options)
+    own_strategy = run_options.get("strategy") is not None
+    wiring = _wiring(where, graph, inputs)
+    if output is not None and output not in graph._index:
+        close = difflib.get_close_matches(str(output), graph.nodes, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise option_error(
+            f"{where}: output={output!r} is not a node of DAG {graph.name!r}{hint}",
+            option="output",
+            value=output,
+            wrong_type=not isinstance(output, str),
+        )
+    if node_options is not None and not isinstance(node_options, Mapping):
+        raise option_error(
+            f"{where}: node_options must be a mapping of node options "
+            f"(retry, timeout, map_over), got {node_options!r}",
+            option="node_options",
+            value=node_options,
+            wrong_type=True,
+        )
+    names = tuple(wiring)
+    out = None if output is None else graph._index[output]
+    # the inner partial result of an outer attempt that failed, by outer run and arguments
+    partials: weakref.WeakKeyDictionary[_Run, dict[tuple[int, ...], RunResult]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    async def call(*args: Any) -> Any:
+        outer = _current_run.get(None)
+        values = graph.bind_inputs(dict(zip(names, args, strict=True)))
+        opts, slots, key, partial = options, None, tuple(map(id, args)), None
+        if outer is not None:
+            slots, opts = _inherit(outer, options, own_strategy)
+            if outer.emit:
+                fwd = _Forward(outer.emit, current_attempt().node)
+                opts = dataclasses.replace(opts, instruments=(*opts.instruments, fwd))
+            partial = partials.get(outer, {}).pop(key, None)
+        try:
+            if partial is None:
+                result = await _Run(graph, values, None, opts, slots).go(opts.deadline)
+            else:
+                rest = list(partial._values[len(graph.nodes) :])
+                result = await _Run(graph, rest, partial, opts, slots).go(opts.deadline)
+        except RunFailed as exc:
+            if outer is not None:
+                partials.setdefault(outer, {})[key] = exc.result
+            raise
+        return result if out is None else result._values[out]
+
+    params = []
+    for k, (inner, outer_name) in enumerate(wiring.items()):
+        pname = inner if inner.isidentifier() else f"input_{k}"
+        params.append(
+            inspect.Parameter(
+                pname, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=Get(outer_name)
+            )
+        )
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    call.__name__ = call.__qualname__ = f"{graph.name}.as_node"
+    call.__doc__ = f"DAG {graph.name!r} run as one node" + (
+        f", its value that of node {output!r}."
+        if output is not None
+        else ", its value the RunResult."
+    )
+    nf = NodeFunction(call, dict(node_options or {}))
+    nf.takes_slot = False  # type: ignore[attr-defined]
+    return nf
+
+
+def _wiring(where: str, graph: Graph, inputs: Mapping[str, str] | None) -> dict[str, str]:
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, Mapping):
+        raise option_error(
+            f"{where}: inputs must be a mapping of inner input names to outer names, "
+            f"got {inputs!r}",
+            option="inputs",
+            value=inputs,
+            wrong_type=True,
+        )
+    wiring: dict[str, str] = {}
+    for k, v in inputs.items():
+        if k not in graph._input_set:
+            close = difflib.get_close_matches(str(k), graph.inputs, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise option_error(
+                f"{where}: inputs= wires {k!r}, which is not an input of DAG "
+                f"{graph.name!r} (its inputs: {', '.join(graph.inputs) or 'none'}){hint}",
+                option="inputs",
+                value=k,
+            )
+        if not isinstance(v, str) or not v:
+            raise option_error(
+                f"{where}: inputs[{k!r}] must name an input or node of the outer DAG, got {v!r}",
+                option="inputs",
+                value=v,
+                wrong_type=True,
+            )
+        wiring[k] = v
+    for k, d in zip(graph.inputs, graph._defaults, strict=True):
+        if d is NO_DEFAULT and k not in wiring:
+            raise option_error(
+                f"{where}: required input {k!r} of DAG {graph.name!r} is not wired; "
+                f"add inputs={{{k!r}: <an input or node of the outer DAG>}}",
+                option="inputs",
+                value=dict(inputs),
+            )
+    return wiring
+
+
+def _inherit(outer: _Run, options: RunOptions, own_strategy: bool) -> tuple[Any, RunOptions]:
+    """The slots and options of an inner run: the outer strategy and bound unless given."""
+    if own_strategy:
+        return None, options
+    strategy = outer.options.strategy
+    if (
+        isinstance(strategy, Parallel)
+        and strategy.schedule == "eager"
+        and options.supervisor.needs_levels
+    ):
+        strategy = Parallel(max_concurrency=strategy.max_concurrency, schedule="levels")
+    return outer.slots, dataclasses.replace(options, strategy=strategy)
