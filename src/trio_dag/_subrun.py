@@ -86,16 +86,24 @@ def opaque_node(
             value=node_options,
             wrong_type=True,
         )
-    names = tuple(wiring)
+    # one parameter per distinct outer name; each feeds the inner inputs wired to it
+    feeds: dict[str, list[str]] = {}
+    for inner, outer_name in wiring.items():
+        feeds.setdefault(outer_name, []).append(inner)
+    groups = tuple(feeds.values())
     out = None if output is None else graph._index[output]
     # the inner partial result of an outer attempt that failed, by outer run and arguments
     partials: weakref.WeakKeyDictionary[_Run, dict[tuple[int, ...], RunResult]] = (
         weakref.WeakKeyDictionary()
     )
 
-    async def call(*args: Any) -> Any:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        named = {k: v for inner, v in zip(groups, args, strict=False) for k in inner}
+        if kwargs:  # called by hand, Outer.node(day=...): a run passes arguments by position
+            for p, v in kwargs.items():
+                named.update(dict.fromkeys(pnames.get(p, [p]), v))
+        values = graph.bind_inputs(named)
         outer = _current_run.get(None)
-        values = graph.bind_inputs(dict(zip(names, args, strict=True)))
         opts, slots, key, partial = options, None, tuple(map(id, args)), None
         if outer is not None:
             slots, opts = _inherit(outer, options, own_strategy)
@@ -116,13 +124,14 @@ def opaque_node(
         return result if out is None else result._values[out]
 
     params = []
-    for k, (inner, outer_name) in enumerate(wiring.items()):
-        pname = inner if inner.isidentifier() else f"input_{k}"
+    for k, (outer_name, inner) in enumerate(feeds.items()):
+        pname = inner[0] if inner[0].isidentifier() else f"input_{k}"
         params.append(
             inspect.Parameter(
                 pname, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=Get(outer_name)
             )
         )
+    pnames = {p.name: inner for p, inner in zip(params, groups, strict=True)}
     call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     call.__name__ = call.__qualname__ = f"{graph.name}.as_node"
     call.__doc__ = f"DAG {graph.name!r} run as one node" + (
