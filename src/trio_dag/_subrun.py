@@ -124,14 +124,14 @@ def opaque_node(
         return result if out is None else result._values[out]
 
     params = []
-    for k, (outer_name, inner) in enumerate(feeds.items()):
-        pname = inner[0] if inner[0].isidentifier() else f"input_{k}"
+    for k, (outer_name, fed) in enumerate(feeds.items()):
+        pname = fed[0] if fed[0].isidentifier() else f"input_{k}"
         params.append(
             inspect.Parameter(
                 pname, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=Get(outer_name)
             )
         )
-    pnames = {p.name: inner for p, inner in zip(params, groups, strict=True)}
+    pnames = {p.name: fed for p, fed in zip(params, groups, strict=True)}
     call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     call.__name__ = call.__qualname__ = f"{graph.name}.as_node"
     call.__doc__ = f"DAG {graph.name!r} run as one node" + (
