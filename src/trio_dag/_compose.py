@@ -34,7 +34,9 @@ __all__ = ["Expansion", "check_wiring", "expand_include", "resource_spec"]
 _P = inspect.Parameter
 
 
-def resource_spec(dag: str, name: str, res: Resource, inputs: Collection[str]) -> ResourceSpec:
+def resource_spec(
+    dag: str, name: str, res: Resource, inputs: Collection[str], nodes: Collection[str] = ()
+) -> ResourceSpec:
     """Resolve a resource factory's parameters to the DAG's inputs.
 
     A parameter with ``trio_dag.get("x")`` as default reads input ``x``; one
@@ -56,6 +58,17 @@ def resource_spec(dag: str, name: str, res: Resource, inputs: Collection[str]) -
             target = p.name
         elif p.default is not _P.empty:
             continue
+        elif p.name in nodes:
+            raise UnknownDependencyError(
+                dag,
+                name,
+                p.name,
+                None,
+                what="resource",
+                via=" (a parameter of its factory)",
+                known="a node: a resource is entered before nodes run, so its factory "
+                "may read inputs only",
+            )
         else:
             close = difflib.get_close_matches(p.name, list(inputs), n=1)
             raise UnknownDependencyError(

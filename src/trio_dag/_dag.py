@@ -128,7 +128,7 @@ class DAGMeta(type):
             )
         known = set(nodes) | set(inputs) | set(resources)
         specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
-        res_specs = [resource_spec(name, k, v, inputs) for k, v in resources.items()]
+        res_specs = [resource_spec(name, k, v, inputs, nodes) for k, v in resources.items()]
         if includes:
             _include(name, specs, res_specs, nodes, inputs, resources, includes)
         cls._dsl_nodes = nodes  # type: ignore[attr-defined]
