@@ -84,7 +84,8 @@ async def test_entered_once_lazily_and_exited_in_reverse_order(
     with trio.fail_after(10):
         r = await Shop.run({"day": "d"}, strategy=strategy)
     assert r["saved"] == "d via <http> into <db>"
-    assert "http" not in r and "db" not in r  # not nodes, not results
+    assert "http" not in r
+    assert "db" not in r
     steps = [e[:2] for e in LOG]
     assert steps.count(("enter", "http")) == 1
     assert ("enter", "unused") not in steps  # needed by no node: never entered
@@ -93,7 +94,7 @@ async def test_entered_once_lazily_and_exited_in_reverse_order(
     assert steps.index(("node", "orders")) < steps.index(("enter", "db"))
     assert steps.index(("enter", "db")) < steps.index(("node", "saved"))
     assert LOG[-2:] == [("exit", "db", None), ("exit", "http", None)]  # last entered, first out
-    assert [e for e in LOG if e[0] == "enter"][0][2] == t0
+    assert next(e for e in LOG if e[0] == "enter")[2] == t0
 
 
 async def test_concurrent_nodes_share_one_enter(autojump_clock: trio.testing.MockClock) -> None:
@@ -193,7 +194,8 @@ async def test_a_failed_enter_fails_the_nodes_that_need_it(
         assert isinstance(e.__cause__, Boom)
         assert r.attempts(node) == 1  # never retried
     assert sum(1 for e in LOG if e[0] == "enter") == 1  # entered once, for both
-    assert ("failed", "reads") in rec_events and ("started", "reads") in rec_events
+    assert ("failed", "reads") in rec_events
+    assert ("started", "reads") in rec_events
     assert "node 'reads' failed after 1 attempt: ResourceError" in info.value.result.report()
 
 
@@ -258,7 +260,8 @@ async def test_a_stream_resource_must_see_the_same_inputs(
     assert [r["q"] for r in got[:2]] == ["1@a", "2@a"]
     err = got[2].errors["q"]
     assert isinstance(err, td.ResourceError)
-    assert "dsn='a'" in str(err) and "dsn='b'" in str(err)
+    assert "dsn='a'" in str(err)
+    assert "dsn='b'" in str(err)
     assert entered == ["a"]
 
 
@@ -362,7 +365,8 @@ async def test_exit_failures(autojump_clock: trio.testing.MockClock) -> None:
     e = info.value
     assert (e.resource, e.phase) == ("a", "exit")
     assert isinstance(e.__cause__, Boom)
-    assert isinstance(e.result, td.RunResult) and e.result["n"] == "<a>"
+    assert isinstance(e.result, td.RunResult)
+    assert e.result["n"] == "<a>"
 
     class ExitFailsAfterFailure(ExitFails):
         @td.node
@@ -436,7 +440,7 @@ async def test_from_nodes_resources(autojump_clock: trio.testing.MockClock) -> N
         resources={"http": td.resource(tracked("http"))},
     )
     assert (await Gen.run({"day": "d"}))["n:1"] == "d<http>"
-    with pytest.raises(td.DAGDefinitionError, match="trio_dag.resource"):
+    with pytest.raises(td.DAGDefinitionError, match=r"trio_dag\.resource"):
         td.DAG.from_nodes("Bad", [], resources={"http": tracked("http")})
 
 
