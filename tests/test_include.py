@@ -327,3 +327,18 @@ def test_include_rejects_bad_arguments(args: Any, kwargs: Any, option: str) -> N
     assert info.value.option == option
     assert isinstance(info.value, TypeError)
     assert "trio_dag.include()" in str(info.value)
+
+
+def test_a_positional_node_with_fixed_arguments_reads_well() -> None:
+    async def join(*parts: Any) -> str:
+        return "-".join(map(str, parts))
+
+    Gen = td.DAG.from_nodes(
+        "Gen", [td.Node("j", join, deps=("a", "b"))], inputs={"a": td.input(), "b": td.input(1)}
+    )
+
+    class Outer(td.DAG):
+        x = td.input()
+        gen = td.include(Gen, inputs={"a": "x"})
+
+    assert "with arguments {1: 1} fixed" in repr(Outer.graph._fns[0])

@@ -497,3 +497,61 @@ def test_resource_definition_errors() -> None:
 
         class Shadow(td.DAG):
             run = td.resource(needs)
+
+
+async def test_a_run_that_ends_while_a_resource_is_entering(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Slow(td.DAG):
+        a = td.resource(tracked("a"))  # entering takes 1 s
+
+        @td.node
+        async def n(a: str) -> str:
+            return a
+
+    # the run's deadline cancels the waiting node; the entry finishes, then exits
+    with trio.fail_after(10), pytest.raises(td.RunFailed) as info:
+        await Slow.run(deadline=0.5)
+    assert info.value.result.status == "timed_out"
+    assert [e[:2] for e in LOG] == [("enter", "a"), ("entered", "a"), ("exit", "a")]
+    # cancelled from outside while entering: the entry is cancelled, nothing to exit
+    LOG.clear()
+    with trio.fail_after(10), trio.move_on_after(0.5) as scope:
+        await Slow.run()
+    assert scope.cancelled_caught
+    assert [e[:2] for e in LOG] == [("enter", "a")]
+
+
+def test_factory_signatures() -> None:
+    @asynccontextmanager
+    async def star(*args: Any, **kwargs: Any) -> AsyncIterator[None]:
+        yield
+
+    class Stars(td.DAG):
+        s = td.resource(star)
+
+    assert Stars.graph._resources[0].deps == ()
+
+    @asynccontextmanager
+    async def positional(dsn: str, /) -> AsyncIterator[None]:
+        yield
+
+    with pytest.raises(td.InvalidNodeError, match="positional-only"):
+
+        class Pos(td.DAG):
+            dsn = td.input()
+            s = td.resource(positional)
+
+    @asynccontextmanager
+    async def via_get(x: str = td.get("n")) -> AsyncIterator[None]:
+        yield
+
+    async def one() -> int:
+        return 1
+
+    with pytest.raises(td.UnknownDependencyError, match="a node: a resource"):
+        td.DAG.from_nodes("G", [td.Node("n", one)], resources={"r": td.resource(via_get)})
+    with pytest.raises(td.UnknownDependencyError, match="did you mean 'nn'"):
+        td.DAG.from_nodes("G", [td.Node("x", one)], ["nn"], resources={"r": td.resource(via_get)})
+    with pytest.raises(td.DuplicateNodeError, match="resource 'm' of DAG 'G' has the name of an"):
+        td.DAG.from_nodes("G", [], ["m"], resources={"m": td.resource(star)})
