@@ -418,9 +418,15 @@ def _resource_index(
     out: dict[str, int] = {}
     for r, res in enumerate(resources):
         if res.name in index or res.name in inputs or res.name in out:
-            what = "node" if res.name in index else "input" if res.name in inputs else "resource"
+            what = (
+                "a node"
+                if res.name in index
+                else "an input"
+                if res.name in inputs
+                else "another resource"
+            )
             raise DuplicateNodeError(
-                f"resource {res.name!r} of DAG {dag!r} has the name of a {what}; "
+                f"resource {res.name!r} of DAG {dag!r} has the name of {what}; "
                 f"node, input and resource names must be unique",
                 dag=dag,
                 node=res.name,
