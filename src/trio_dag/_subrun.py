@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import weakref
 from collections.abc import Mapping
-from typing import Any, final
+from typing import Any
 
 from ._declare import Get, NodeFunction
 from ._exceptions import option_error
 from ._graph import NO_DEFAULT, Graph
-from ._instrument import Emitter, Instrument
+from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
 from ._options import RunOptions
 from ._result import RunFailed, RunResult
 from ._run import _current_run, _Run, current_attempt
@@ -36,24 +37,24 @@ from ._strategies import Parallel
 __all__ = ["opaque_node"]
 
 
-@final
 class _Forward(Instrument):
-    """Passes an inner run's node events to the outer run's instruments, under a path."""
+    """Passes an inner run's node and element events to the outer run's instruments.
 
-    __slots__ = ("emit", "prefix")
+    The node name becomes a path, ``"<outer node>/<inner node>"``. Only the
+    hooks some outer instrument overrides are forwarded (set on the instance,
+    which is how the emitter tells what an instrument listens to), so an inner
+    run pays for no event nobody outside wants.
+    """
 
     def __init__(self, emit: Emitter, prefix: str) -> None:
-        self.emit = emit
-        self.prefix = prefix + "/"
+        path = prefix + "/"
+        for hook in (*NODE_HOOKS, *ELEMENT_HOOKS):
+            if emit.wants((hook,)):
+                self.__dict__[hook] = functools.partial(_forward, emit, hook, path)
 
-    def node_started(self, node: str, attempt: int) -> None:
-        self.emit("node_started", self.prefix + node, attempt)
 
-    def node_finished(self, node: str, elapsed: float) -> None:
-        self.emit("node_finished", self.prefix + node, elapsed)
-
-    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
-        self.emit("node_failed", self.prefix + node, error, attempt, will_retry)
+def _forward(emit: Emitter, hook: str, path: str, node: str, *args: Any) -> None:
+    emit(hook, path + node, *args)
 
 
 def opaque_node(
@@ -107,8 +108,8 @@ def opaque_node(
         opts, slots, key, partial = options, None, tuple(map(id, args)), None
         if outer is not None:
             slots, opts = _inherit(outer, options, own_strategy)
-            if outer.emit:
-                fwd = _Forward(outer.emit, current_attempt().node)
+            if outer.node_emit or outer.element_emit:
+                fwd = _Forward(outer.emit, current_attempt().node)  # type: ignore[arg-type]
                 opts = dataclasses.replace(opts, instruments=(*opts.instruments, fwd))
             partial = partials.get(outer, {}).pop(key, None)
         try:
