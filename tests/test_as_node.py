@@ -364,3 +364,35 @@ def test_outer_wiring_and_node_options_are_checked_with_the_outer_dag() -> None:
             etl = Etl.as_node(inputs={"day": "day"}, node_options={"timeout": 0})
 
     assert (opt.value.node, opt.value.option) == ("etl", "timeout")
+
+
+async def test_resuming_the_outer_run_resumes_the_inner_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls = {"first": 0, "flaky": 0}
+
+    class Inner(td.DAG):
+        @td.node
+        async def first() -> int:
+            calls["first"] += 1
+            return 1
+
+        @td.node
+        async def flaky(first: int) -> int:
+            calls["flaky"] += 1
+            if calls["flaky"] == 1:
+                raise Boom
+            return first + 1
+
+    class Out(td.DAG):
+        inner = Inner.as_node(output="flaky")
+
+        @td.node
+        async def after(inner: int) -> int:
+            return inner * 10
+
+    with trio.fail_after(10), pytest.raises(td.RunFailed) as info:
+        await Out.run()
+    r = await Out.resume(info.value.result)
+    assert r["after"] == 20
+    assert calls == {"first": 1, "flaky": 2}  # the inner `first` ran once, in the first run

@@ -406,7 +406,8 @@ class DAG(metaclass=DAGMeta):
           ``result`` is the inner partial result;
         - when the node is retried (``node_options={"retry": ...}``), the
           next attempt resumes the inner partial result: completed inner
-          nodes are not run again;
+          nodes are not run again; so does ``resume`` of the outer run (not
+          for a node with ``map_over``: its elements start over);
         - the node takes no ``max_concurrency`` slot of the outer run: unless
           ``strategy`` is given, the inner run uses the outer run's strategy
           and shares its slots, so the bound holds for inner and outer nodes

@@ -11,6 +11,7 @@ nodes that asked for retries, timeouts or mapping.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import random
 import secrets
@@ -171,6 +172,7 @@ class _Run:
         n = len(graph.nodes)
         self.graph = graph
         self.options = options
+        self.partial = partial
         self.resources = resources
         self.needs = graph._needs
         self.takes_slot = graph._takes_slot
@@ -254,15 +256,8 @@ class _Run:
     # ------------------------------------------------------------ the run
 
     async def go(self, deadline: float | None) -> RunResult:
-        if self.resources is None and self.graph.resources:
-            return await hold(self.graph, self._go_holding)
-        return await self._go(deadline)
-
-    async def _go_holding(self, table: Resources) -> RunResult:
-        self.resources = table
-        return await self._go(self.options.deadline)
-
-    async def _go(self, deadline: float | None) -> RunResult:
+        if self.resources is None and self.graph.resources:  # a run of its own: hold them
+            return await hold(self.graph, functools.partial(self._go_holding, deadline))
         token = _current_run.set(self)
         escaped: BaseException | None = None
         try:
@@ -314,6 +309,10 @@ class _Run:
             raise RunFailed(result) from cause
         finally:
             del cause, errs
+
+    async def _go_holding(self, deadline: float | None, table: Resources) -> RunResult:
+        self.resources = table
+        return await self.go(deadline)
 
     def _result(self, escaped: BaseException | None) -> RunResult:
         """The run's result (complete or partial), however the run ended."""

@@ -112,6 +112,8 @@ def opaque_node(
                 fwd = _Forward(outer.emit, current_attempt().node)  # type: ignore[arg-type]
                 opts = dataclasses.replace(opts, instruments=(*opts.instruments, fwd))
             partial = partials.get(outer, {}).pop(key, None)
+            if partial is None and outer.partial is not None:  # Outer.resume(): resume inner too
+                partial = _earlier(outer, graph)
         try:
             if partial is None:
                 result = await _Run(graph, values, None, opts, slots).go(opts.deadline)
@@ -143,6 +145,17 @@ def opaque_node(
     nf = NodeFunction(call, dict(node_options or {}))
     nf.takes_slot = False  # type: ignore[attr-defined]
     return nf
+
+
+def _earlier(outer: _Run, graph: Graph) -> RunResult | None:
+    """The inner partial result this node's failure left in the run ``outer`` resumes."""
+    i = outer.graph._index.get(current_attempt().node)
+    if i is None or outer.graph._maps[i] is not None:  # a map node: one inner run per element
+        return None
+    err = outer.partial._errors.get(i)  # type: ignore[union-attr]
+    if isinstance(err, RunFailed) and err.result.graph is graph:
+        return err.result
+    return None
 
 
 def _wiring(where: str, graph: Graph, inputs: Mapping[str, str] | None) -> dict[str, str]:
