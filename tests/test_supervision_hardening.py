@@ -852,3 +852,54 @@ def test_plain_level_mate_failing_as_a_restart_cancels_it_is_rerun_not_failed() 
         assert result["b"] == "b"
         assert calls.count == Counter({"starter": 2, "a": 2, "b": 2})
         calls.assert_attempts_match(result)
+
+
+def test_a_cancelled_level_mate_whose_cleanup_fails_does_not_swallow_a_restart() -> None:
+    """Found by the fault-schedule test: under one_for_all, ``c`` (cancelled by ``a``'s
+    restart) raised an ExceptionGroup from its nursery's cleanup; that was taken as a
+    failure to retry, ``c``'s restart cancelled ``a``'s pending one, neither ran again,
+    and the run said "completed" with ``a`` and ``c`` missing and ``after`` run without
+    its input. It must end with every value, or as RunFailed, never "completed" with
+    values missing."""
+    calls: Counter[str] = Counter()
+
+    async def a() -> str:
+        calls["a"] += 1
+        if calls["a"] == 1:
+            raise OSError("a")
+        return "a"
+
+    async def c() -> None:
+        async def child() -> None:
+            try:
+                await trio.sleep(5)
+            finally:
+                raise OSError("c cleanup failed")
+
+        async with trio.open_nursery() as n:
+            n.start_soon(child)
+
+    async def after(a: str) -> str:
+        calls["after"] += 1
+        return a + "!"
+
+    dag = td.DAG.from_nodes(
+        "d", [td.Node("a", a), td.Node("c", c), td.Node("after", after, deps=["a"])]
+    )
+
+    async def main() -> td.RunResult:
+        with trio.fail_after(10_000):
+            try:
+                return await dag.run(
+                    supervisor=td.Supervisor("one_for_all"),
+                    retry=td.RetryPolicy(max_attempts=4, initial_delay=1.0),
+                )
+            except td.RunFailed as exc:
+                return exc.result
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert result.ok == all(n in result for n in ("a", "c", "after"))
+    if not result.ok:
+        assert result.status is td.RunStatus.FAILED
+        assert "c" in result.errors
+    assert "after" not in result or result["after"] == "a!"
