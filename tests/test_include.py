@@ -342,3 +342,35 @@ def test_a_positional_node_with_fixed_arguments_reads_well() -> None:
         gen = td.include(Gen, inputs={"a": "x"})
 
     assert "with arguments {1: 1} fixed" in repr(Outer.graph._fns[0])
+
+
+async def test_unwired_defaults_for_keyword_nodes_and_shifted_maps(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Inner(td.DAG):
+        xs = td.input()
+        scale = td.input(default=10)
+
+        @td.node(map_over="xs")
+        async def each(scale: int, xs: int) -> int:  # the mapped dependency comes second
+            return scale * xs
+
+        @td.node
+        async def total(*, by: int = td.get("scale"), each: list[int]) -> int:
+            return sum(each) // by
+
+    class Outer(td.DAG):
+        values = td.input()
+        inner = td.include(Inner, inputs={"xs": "values"})
+
+    assert Outer.graph._maps[Outer.graph._index["inner.each"]] == 0
+    r = await Outer.run({"values": [1, 2, 3]})
+    assert r["inner.each"] == [10, 20, 30]
+    assert r["inner.total"] == 6
+    assert Outer.graph.dependencies("inner.total") == ("inner.each",)
+
+
+def test_markers_read_well() -> None:
+    assert repr(td.include(Etl, {"day": "d"})) == "trio_dag.include(Etl, inputs={'day': 'd'})"
+    assert repr(td.include(Etl, prefix="p")) == "trio_dag.include(Etl, inputs={}, prefix='p')"
+    assert repr(td.resource(Etl)) == "trio_dag.resource('Etl')"
