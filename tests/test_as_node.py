@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -396,3 +397,40 @@ async def test_resuming_the_outer_run_resumes_the_inner_one(
     r = await Out.resume(info.value.result)
     assert r["after"] == 20
     assert calls == {"first": 1, "flaky": 2}  # the inner `first` ran once, in the first run
+
+
+async def test_built_in_instruments_and_handles_take_inner_paths(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from trio_dag.instruments import (
+        ChromeTrace,
+        LogInstrument,
+        OpenTelemetryInstrument,
+        ProgressDisplay,
+        Timeline,
+    )
+
+    seen_ids: list[str] = []
+
+    class RunIds(td.Instrument):
+        def node_started(self, node: str, attempt: int) -> None:
+            seen_ids.append(td.current_run_id())
+
+    trace, timeline = ChromeTrace(tmp_path / "trace.json"), Timeline()
+    display = ProgressDisplay(Console(file=io.StringIO(), width=100))
+    instruments = [trace, timeline, LogInstrument(), OpenTelemetryInstrument(), display, RunIds()]
+    with trio.fail_after(10):
+        async with Outer.start({"day": "d"}, instruments=instruments) as run:
+            result = await run.wait()
+    assert result["publish"] == "d: 2 rows"
+    assert run.progress.done == 2  # counted in outer nodes
+    assert trace.recording is not None
+    assert {"etl", "etl/rows", "etl/summary", "publish"} == {
+        a.node for a in trace.recording.records
+    }
+    assert set(seen_ids) == {result.run_id}  # hooks run in the outer run's context
+    assert not [r for r in caplog.records if "removing it" in r.getMessage()]

@@ -40,21 +40,28 @@ __all__ = ["opaque_node"]
 class _Forward(Instrument):
     """Passes an inner run's node and element events to the outer run's instruments.
 
-    The node name becomes a path, ``"<outer node>/<inner node>"``. Only the
+    The node name becomes a path, ``"<outer node>/<inner node>"``, and the
+    hooks run in the outer run's context (``current_run_id()`` is the outer
+    run's, as instruments that keep state per run expect). Only the
     hooks some outer instrument overrides are forwarded (set on the instance,
     which is how the emitter tells what an instrument listens to), so an inner
     run pays for no event nobody outside wants.
     """
 
-    def __init__(self, emit: Emitter, prefix: str) -> None:
+    def __init__(self, outer: _Run, emit: Emitter, prefix: str) -> None:
         path = prefix + "/"
         for hook in (*NODE_HOOKS, *ELEMENT_HOOKS):
             if emit.wants((hook,)):
-                self.__dict__[hook] = functools.partial(_forward, emit, hook, path)
+                self.__dict__[hook] = functools.partial(_forward, outer, emit, hook, path)
 
 
-def _forward(emit: Emitter, hook: str, path: str, node: str, *args: Any) -> None:
-    emit(hook, path + node, *args)
+def _forward(outer: _Run, emit: Emitter, hook: str, path: str, node: str, *args: Any) -> None:
+    # in the outer run's context: instruments find their state for a run through it
+    token = _current_run.set(outer)
+    try:
+        emit(hook, path + node, *args)
+    finally:
+        _current_run.reset(token)
 
 
 def opaque_node(
@@ -109,7 +116,7 @@ def opaque_node(
         if outer is not None:
             slots, opts = _inherit(outer, options, own_strategy)
             if outer.node_emit or outer.element_emit:
-                fwd = _Forward(outer.emit, current_attempt().node)  # type: ignore[arg-type]
+                fwd = _Forward(outer, outer.emit, current_attempt().node)  # type: ignore[arg-type]
                 opts = dataclasses.replace(opts, instruments=(*opts.instruments, fwd))
             partial = partials.get(outer, {}).pop(key, None)
             if partial is None and outer.partial is not None:  # Outer.resume(): resume inner too
