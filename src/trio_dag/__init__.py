@@ -3,6 +3,9 @@
 The whole public API is re-exported here; everything else is private.
 """
 
+from ._context import Attempt as Attempt
+from ._context import current_attempt as current_attempt
+from ._context import current_run_id as current_run_id
 from ._dag import DAG as DAG
 from ._declare import Input as Input
 from ._declare import Node as Node
@@ -39,9 +42,6 @@ from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
-from ._run import Attempt as Attempt
-from ._run import current_attempt as current_attempt
-from ._run import current_run_id as current_run_id
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults

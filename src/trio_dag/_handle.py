@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from ._context import _current_run
 from ._instrument import Instrument
 from ._result import MISSING, NodeStatus, RunFailed, RunResult, RunStatus
-from ._run import _current_run
 
 if TYPE_CHECKING:
-    from ._run import _Run
+    from ._state import RunState
 
 
 _Runnable = Any
@@ -78,7 +78,7 @@ class _Tracker(Instrument):
 
     def __init__(self, handle: RunHandle) -> None:
         self.handle = handle
-        self.run: _Run | None = None
+        self.run: RunState | None = None
         self.index: Mapping[str, int] = {}
         self.state: list[int] = []
         self.counts = [0] * 6

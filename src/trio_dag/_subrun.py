@@ -25,13 +25,15 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from ._context import _current_run, current_attempt
 from ._declare import Get, NodeFunction
 from ._exceptions import option_error
 from ._graph import NO_DEFAULT, Graph
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
 from ._options import RunOptions
 from ._result import RunFailed, RunResult
-from ._run import _current_run, _Run, current_attempt
+from ._run import _Run
+from ._state import RunState
 from ._strategies import Parallel
 
 __all__ = ["opaque_node"]
@@ -48,14 +50,14 @@ class _Forward(Instrument):
     run pays for no event nobody outside wants.
     """
 
-    def __init__(self, outer: _Run, emit: Emitter, prefix: str) -> None:
+    def __init__(self, outer: RunState, emit: Emitter, prefix: str) -> None:
         path = prefix + "/"
         for hook in (*NODE_HOOKS, *ELEMENT_HOOKS):
             if emit.wants((hook,)):
                 self.__dict__[hook] = functools.partial(_forward, outer, emit, hook, path)
 
 
-def _forward(outer: _Run, emit: Emitter, hook: str, path: str, node: str, *args: Any) -> None:
+def _forward(outer: RunState, emit: Emitter, hook: str, path: str, node: str, *args: Any) -> None:
     # in the outer run's context: instruments find their state for a run through it
     token = _current_run.set(outer)
     try:
@@ -101,7 +103,7 @@ def opaque_node(
     groups = tuple(feeds.values())
     out = None if output is None else graph._index[output]
     # the inner partial result of an outer attempt that failed, by outer run and arguments
-    partials: weakref.WeakKeyDictionary[_Run, dict[tuple[int, ...], RunResult]] = (
+    partials: weakref.WeakKeyDictionary[RunState, dict[tuple[int, ...], RunResult]] = (
         weakref.WeakKeyDictionary()
     )
 
@@ -154,7 +156,7 @@ def opaque_node(
     return nf
 
 
-def _earlier(outer: _Run, graph: Graph) -> RunResult | None:
+def _earlier(outer: RunState, graph: Graph) -> RunResult | None:
     """The inner partial result this node's failure left in the run ``outer`` resumes."""
     i = outer.graph._index.get(current_attempt().node)
     if i is None or outer.graph._maps[i] is not None:  # a map node: one inner run per element
@@ -206,7 +208,7 @@ def _wiring(where: str, graph: Graph, inputs: Mapping[str, str] | None) -> dict[
     return wiring
 
 
-def _inherit(outer: _Run, options: RunOptions, own_strategy: bool) -> tuple[Any, RunOptions]:
+def _inherit(outer: RunState, options: RunOptions, own_strategy: bool) -> tuple[Any, RunOptions]:
     """The slots and options of an inner run: the outer strategy and bound unless given."""
     if own_strategy:
         return None, options
