@@ -510,12 +510,14 @@ async def test_a_run_that_ends_while_a_resource_is_entering(
         async def n(a: str) -> str:
             return a
 
-    # the run's deadline cancels the waiting node; the entry finishes, then exits
+    # the run's deadline cancels the waiting node, and the entry: the run ends on time
+    t0 = trio.current_time()
     with trio.fail_after(10), pytest.raises(td.RunFailed) as info:
         await Slow.run(deadline=0.5)
+    assert trio.current_time() - t0 == 0.5
     assert info.value.result.status == "timed_out"
-    assert [e[:2] for e in LOG] == [("enter", "a"), ("entered", "a"), ("exit", "a")]
-    # cancelled from outside while entering: the entry is cancelled, nothing to exit
+    assert [e[:2] for e in LOG] == [("enter", "a")]
+    # cancelled from outside while entering: the same
     LOG.clear()
     with trio.fail_after(10), trio.move_on_after(0.5) as scope:
         await Slow.run()
@@ -556,3 +558,30 @@ def test_factory_signatures() -> None:
         td.DAG.from_nodes("G", [td.Node("x", one)], ["nn"], resources={"r": td.resource(via_get)})
     with pytest.raises(td.DuplicateNodeError, match="resource 'm' of DAG 'G' has the name of an"):
         td.DAG.from_nodes("G", [], ["m"], resources={"m": td.resource(star)})
+
+
+async def test_a_hung_enter_cannot_hold_a_run_past_its_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Hangs:
+        async def __aenter__(self) -> None:
+            await trio.sleep_forever()
+
+        async def __aexit__(self, *exc: object) -> None:  # pragma: no cover - never entered
+            raise AssertionError("never entered, so never exited")
+
+    class H(td.DAG):
+        h = td.resource(Hangs)
+
+        @td.node
+        async def needs(h: None) -> None: ...
+
+        @td.node
+        async def breaks() -> None:
+            await trio.sleep(1)
+            raise Boom
+
+    with trio.fail_after(10), pytest.raises(td.RunFailed) as info:
+        await H.run()
+    assert isinstance(info.value.__cause__, Boom)
+    assert info.value.result.statuses["needs"] == "not_started"  # it waited for its resource

@@ -37,10 +37,11 @@ T = TypeVar("T")
 class _Held:
     """One resource of one run: its entry, its value, its release."""
 
-    __slots__ = ("args", "done", "error", "exc", "ready", "release", "value")
+    __slots__ = ("args", "done", "entering", "error", "exc", "ready", "release", "value")
 
     def __init__(self, args: tuple[Any, ...]) -> None:
         self.args = args
+        self.entering = trio.CancelScope()  # cancelled if the run ends before the entry
         self.ready = trio.Event()  # entered, or failed to
         self.release = trio.Event()  # the run is over: exit
         self.done = trio.Event()  # exited
@@ -110,60 +111,71 @@ class Resources:
         return h.value
 
     async def _keep(self, r: int, h: _Held) -> None:
-        """Enter resource ``r``, hold it until released, exit it: all in this task."""
+        """Enter resource ``r``, hold it until released, exit it: all in this task.
+
+        ``h.entering`` encloses it all (a context manager may open a nursery or
+        a cancel scope that lives until its exit), but :meth:`close` cancels it
+        only while the entry is still in progress.
+        """
         spec = self.graph._resources[r]
-        try:
-            cm = spec.factory(**dict(zip(spec.kwnames, h.args, strict=True)))
+        with h.entering:
             try:
-                enter = type(cm).__aenter__
-                leave = type(cm).__aexit__
-            except AttributeError:
-                raise TypeError(
-                    f"its factory {spec.factory!r} returned {cm!r}, which is not an "
-                    f"async context manager (no __aenter__/__aexit__)"
-                ) from None
-            h.value = await enter(cm)
-        except BaseException as exc:  # Cancelled and KeyboardInterrupt go on, below
-            h.error = exc
-            h.ready.set()
-            h.done.set()
-            if isinstance(exc, Exception):
-                return
-            raise
-        self.entered.append(r)
-        h.ready.set()
-        try:
-            with trio.CancelScope(shield=True):  # released in order by hold(), never en masse
-                await h.release.wait()
-            ended = h.exc
-            try:
-                await leave(
-                    cm,
-                    type(ended) if ended else None,
-                    ended,
-                    ended.__traceback__ if ended else None,
-                )
-            except Exception as err:
-                if err is ended:  # the context manager re-raised what it was given
+                cm = spec.factory(**dict(zip(spec.kwnames, h.args, strict=True)))
+                try:
+                    enter = type(cm).__aenter__
+                    leave = type(cm).__aexit__
+                except AttributeError:
+                    raise TypeError(
+                        f"its factory {spec.factory!r} returned {cm!r}, which is not an "
+                        f"async context manager (no __aenter__/__aexit__)"
+                    ) from None
+                h.value = await enter(cm)
+            except BaseException as exc:  # Cancelled and KeyboardInterrupt go on, below
+                h.error = exc
+                h.ready.set()
+                h.done.set()
+                if isinstance(exc, Exception):
                     return
-                e = ResourceError(
-                    f"resource {spec.name!r} of DAG {self.graph.name!r} failed to exit: "
-                    f"{type(err).__qualname__}: {err}",
-                    resource=spec.name,
-                    dag=self.graph.name,
-                    phase="exit",
-                )
-                e.__cause__ = err
-                self.exit_errors.append(e)
-        finally:
-            h.done.set()
+                raise
+            self.entered.append(r)
+            h.ready.set()
+            try:
+                with trio.CancelScope(shield=True):  # released in order by close()
+                    await h.release.wait()
+                ended = h.exc
+                try:
+                    await leave(
+                        cm,
+                        type(ended) if ended else None,
+                        ended,
+                        ended.__traceback__ if ended else None,
+                    )
+                except Exception as err:
+                    if err is ended:  # the context manager re-raised what it was given
+                        return
+                    e = ResourceError(
+                        f"resource {spec.name!r} of DAG {self.graph.name!r} failed to exit: "
+                        f"{type(err).__qualname__}: {err}",
+                        resource=spec.name,
+                        dag=self.graph.name,
+                        phase="exit",
+                    )
+                    e.__cause__ = err
+                    self.exit_errors.append(e)
+            finally:
+                h.done.set()
 
     async def close(self, ended: outcome.Outcome[Any]) -> None:
-        """Exit every entered resource, last entered first; wait for entries in progress."""
+        """Exit every entered resource, last entered first; cancel entries in progress.
+
+        The entries still in progress are cancelled, not awaited: the run is
+        over, so a slow (or hung) ``__aenter__`` cannot hold it past its end.
+        """
         exc = ended.error if isinstance(ended, outcome.Error) else None
         with trio.CancelScope(shield=True):
             for h in self.held:
-                if h is not None:
+                if h is not None and not h.ready.is_set():
+                    h.entering.cancel()
                     await h.ready.wait()
             for r in reversed(self.entered):
                 h = self.held[r]
