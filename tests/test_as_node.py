@@ -434,3 +434,40 @@ async def test_built_in_instruments_and_handles_take_inner_paths(
     }
     assert set(seen_ids) == {result.run_id}  # hooks run in the outer run's context
     assert not [r for r in caplog.records if "removing it" in r.getMessage()]
+
+
+async def test_a_retry_after_the_node_timed_out_resumes_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls = {"first": 0, "slow": 0}
+
+    class Inner(td.DAG):
+        @td.node
+        async def first() -> int:
+            calls["first"] += 1
+            await trio.sleep(1)
+            return 1
+
+        @td.node
+        async def slow(first: int) -> int:
+            calls["slow"] += 1
+            await trio.sleep(10 if calls["slow"] == 1 else 1)
+            return first + 1
+
+    class Out(td.DAG):
+        inner = Inner.as_node(
+            output="slow",
+            node_options={
+                "timeout": 3,
+                "retry": td.RetryPolicy(
+                    max_attempts=2, initial_delay=0, retry_on=trio.TooSlowError
+                ),
+            },
+        )
+
+    t0 = trio.current_time()
+    with trio.fail_after(30):
+        r = await Out.run()
+    assert r["inner"] == 2
+    assert calls == {"first": 1, "slow": 2}
+    assert trio.current_time() - t0 == 3 + 1  # the timed-out attempt, then `slow` alone

@@ -325,8 +325,9 @@ def resource(factory: Callable[..., Any]) -> Any:
     A resource is entered at most once per run (once per stream), lazily,
     just before the first node that needs it starts, in a task of its own;
     and exited when the run ends, however it ends, in reverse order of
-    entry (an entry still in progress then is cancelled). It is not a node and not in the results. A resource no running
-    node needs is never entered. When entering fails, every node that needs
+    entry (an entry still in progress then is cancelled). It is not a node
+    and not in the results. A resource no running node needs is never
+    entered. When entering fails, every node that needs
     it fails with a :class:`~trio_dag.ResourceError` naming it (the
     factory's exception is its ``__cause__``).
 

@@ -123,15 +123,19 @@ def opaque_node(
             partial = partials.get(outer, {}).pop(key, None)
             if partial is None and outer.partial is not None:  # Outer.resume(): resume inner too
                 partial = _earlier(outer, graph)
+        if partial is None:
+            run = _Run(graph, values, None, opts, slots)
+        else:
+            run = _Run(graph, list(partial._values[len(graph.nodes) :]), partial, opts, slots)
         try:
-            if partial is None:
-                result = await _Run(graph, values, None, opts, slots).go(opts.deadline)
-            else:
-                rest = list(partial._values[len(graph.nodes) :])
-                result = await _Run(graph, rest, partial, opts, slots).go(opts.deadline)
+            result = await run.go(opts.deadline)
         except RunFailed as exc:
             if outer is not None:
                 partials.setdefault(outer, {})[key] = exc.result
+            raise
+        except BaseException as exc:  # cancelled (the node's timeout): keep what completed
+            if outer is not None:
+                partials.setdefault(outer, {})[key] = run._result(exc)
             raise
         return result if out is None else result._values[out]
 
