@@ -404,10 +404,11 @@ class DAG(metaclass=DAGMeta):
         - an inner failure is the node's failure: its error is the inner
           :class:`~trio_dag.RunFailed`, whose report is its message and whose
           ``result`` is the inner partial result;
-        - when the node is retried (``node_options={"retry": ...}``), the
-          next attempt resumes the inner partial result: completed inner
-          nodes are not run again; so does ``resume`` of the outer run (not
-          for a node with ``map_over``: its elements start over);
+        - when the node is retried (``node_options={"retry": ...}``, also
+          after its ``timeout``), the next attempt resumes the inner partial
+          result: completed inner nodes are not run again; so does ``resume``
+          of the outer run (not for a node with ``map_over``: its elements
+          start over);
         - the node takes no ``max_concurrency`` slot of the outer run: unless
           ``strategy`` is given, the inner run uses the outer run's strategy
           and shares its slots, so the bound holds for inner and outer nodes
