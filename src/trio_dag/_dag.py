@@ -319,6 +319,9 @@ class DAG(metaclass=DAGMeta):
             RunFailed: the run did not complete; ``.result`` keeps what did.
         """
         graph = cls.graph
+        # run, resume and stream repeat this keyword forwarding on purpose: each
+        # keeps its explicit, typed public signature, and RunOptions.build is the
+        # one place that checks the options.
         options = RunOptions.build(
             f"DAG {graph.name!r}: run",
             cls.supervisor,

@@ -98,9 +98,10 @@ class MapPool(Supervision):
                         emit("element_failed", name, k, exc, 1, False)
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
-                    if self.fail_fast or self.halted:
+                    if (self.fail_fast or self.halted) and not self._cancelled_by_restart(i):
                         # The node has failed, and so the run stops: say so now, as this
-                        # element's slot goes to a waiter, not once the elements unwound.
+                        # element's slot goes to a waiter, not once the elements unwound
+                        # (_wait_slot and _restart_level then wait for the cancel).
                         self.stopped = True
                     return
                 except trio.Cancelled as exc:  # costs nothing unless raised

@@ -177,14 +177,18 @@ class RunState:
         self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
-        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
-            return  # a level restart cancelled node i as it failed: the restart reruns it
+        if self._cancelled_by_restart(i):
+            return  # node i failed as a level restart cancelled it: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
             self.scope.cancel()
+
+    def _cancelled_by_restart(self, i: int) -> bool:
+        """Whether a level restart cancelled node ``i``'s running task (and reruns it)."""
+        return self.level_restarts and not self.sequential and self.node_scopes[i] is None
 
     async def _wait_slot(self, slots: trio.Semaphore) -> None:
         """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.

@@ -145,6 +145,8 @@ class Supervision(RunState):
                 self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
+        if self.stopped:  # a failed map node is unwinding: the run stops, nothing restarts
+            await trio.sleep_forever()
         restart = members if one_for_all else members[pos:]
         generation, scopes = self.generation, self.node_scopes
         for q in restart:
