@@ -264,12 +264,30 @@ async def test_otel_spans_per_attempt_under_a_run_span(
         "trio_dag.status": "completed",
     }
     assert run.status.status_code is StatusCode.UNSET
+    # m's spans: the node's attempt, and one per element (named after the node too)
+    (m,) = [s for s in spans["m"] if "trio_dag.element.index" not in (s.attributes or {})]
+    elements = [s for s in spans["m"] if s is not m]
     for name in ("a", "b", "xs", "m", "c"):
         for s in spans[name]:
-            assert parent_id(s) == span_id(run)
+            assert parent_id(s) == span_id(m if s in elements else run)
             assert s.attributes is not None
             assert s.attributes["trio_dag.node"] == name
             assert s.attributes["trio_dag.run_id"] == result.run_id
+    elements.sort(key=lambda s: (s.attributes or {})["trio_dag.element.index"])
+    assert [dict(s.attributes or {}) for s in elements] == [
+        {
+            "trio_dag.dag": "Observed",
+            "trio_dag.run_id": result.run_id,
+            "trio_dag.node": "m",
+            "trio_dag.attempt": 1,
+            "trio_dag.element.index": k,
+            "trio_dag.status": "completed",
+        }
+        for k in (0, 1)
+    ]
+    for s in elements:  # inside their node's span
+        assert None not in (m.start_time, s.start_time, s.end_time, m.end_time)
+        assert m.start_time <= s.start_time <= s.end_time <= m.end_time  # type: ignore[operator]
     assert parent_id(spans["inner"][0]) == span_id(spans["a"][0])  # attached in a's task
     b1, b2 = spans["b"]
     assert dict(b1.attributes or {}) == {

@@ -93,16 +93,17 @@ async def test_progress_counts_and_final_state(autojump_clock: trio.testing.Mock
     during_map = probe["during_map"].splitlines()
     assert during_map[0].startswith("Shop ")
     assert " 2/5 nodes " in during_map[0]  # a and xs done
-    assert during_map[1] == "  running: m [0/3]"  # the map's size, known from its input
-    assert during_map[2] == "  2 done, 0 failed, 1 retrying, 1 running"
+    # the map's size, known from its input; element 0 (1 s) is done, 1 (2 s) ends now
+    assert during_map[1] == "  running: m [1/3]"
+    assert during_map[2] == "  2 done, 0 failed, 1 retrying, 1 running; elements: 1 done, 0 failed"
     assert probe["during_c"].splitlines()[1:] == [
         "  running: c",
-        "  4 done, 0 failed, 0 retrying, 1 running",
+        "  4 done, 0 failed, 0 retrying, 1 running; elements: 3 done, 0 failed",
     ]
     lines = text_of(out).splitlines()  # not a terminal: the final state, printed once
     assert lines[0].startswith("Shop completed ")
     assert lines[0].endswith(" 5/5 nodes 7.00 s")
-    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry"]
+    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry; elements: 3 done, 0 failed"]
     assert display.status == "completed"
     assert repr(display) == f"<ProgressDisplay run={result.run_id} completed>"
 
@@ -221,7 +222,8 @@ async def test_progress_follows_one_run_at_a_time(autojump_clock: trio.testing.M
             for dag in dags:
                 nursery.start_soon(lambda dag=dag: dag.run(instruments=[display]))
     lines = text_of(out).splitlines()
-    assert lines[1] == "  5 done, 0 failed, 0 skipped, 1 retry"  # the other run's not added
+    # the other run's nodes and elements are not added
+    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry; elements: 3 done, 0 failed"]
 
 
 def test_progress_display_checks_arguments() -> None:

@@ -10,8 +10,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from .. import __version__
-from .._context import _current_run
 from .._instrument import Instrument
+from ._recorder import run_id_here
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -97,10 +97,10 @@ class OpenTelemetryInstrument(Instrument):
         return f"OpenTelemetryInstrument({self.tracer!r})"
 
     def _run(self) -> _RunSpans | None:
-        run = _current_run.get(None)
-        if run is not None:
-            return self._runs.get(run.run_id)
-        if len(self._runs) == 1:  # a hook called outside the run's context
+        run_id = run_id_here()
+        if run_id is not None:
+            return self._runs.get(run_id)
+        if len(self._runs) == 1:  # a hook called directly, outside any run
             return next(iter(self._runs.values()))
         return None
 

@@ -14,13 +14,26 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._context import _current_run
+from .._context import current_run_id
 from .._instrument import Instrument
 
 if TYPE_CHECKING:
     from .._result import RunResult
 
 __all__ = ["AttemptRecord", "AttemptStatus", "Recorder", "Recording"]
+
+
+def run_id_here() -> str | None:
+    """The id of the run whose hook is calling, or ``None`` outside any run.
+
+    Hooks run in their run's context, so this tells which run an event
+    belongs to when one instrument watches several runs at once; ``None``
+    means a hook was called directly (as tests do).
+    """
+    try:
+        return current_run_id()
+    except RuntimeError:
+        return None
 
 
 class AttemptStatus(enum.StrEnum):
@@ -212,10 +225,10 @@ class Recorder(Instrument):
         return next(reversed(self._active.values()), None)
 
     def _rec(self) -> Recording | None:
-        run = _current_run.get(None)
-        if run is not None:
-            return self._active.get(run.run_id)
-        if len(self._active) == 1:  # a hook called outside the run's context
+        run_id = run_id_here()
+        if run_id is not None:
+            return self._active.get(run_id)
+        if len(self._active) == 1:  # a hook called directly, outside any run
             return next(iter(self._active.values()))
         return None
 
