@@ -6,6 +6,7 @@ See :class:`RunState`; the runtime builds on it in ``_supervision.py``,
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 from collections.abc import Sequence
@@ -162,6 +163,17 @@ class RunState:
         err.__cause__ = exc
         return err
 
+    def _cancelled_event(self, i: int, attempt: int) -> None:
+        """Tell that attempt ``attempt`` of node ``i`` was cancelled (unless stray).
+
+        Called where the node's body is awaited, so an attempt still waiting
+        for a ``max_concurrency`` slot (never started) gets no end event. A
+        stray Cancelled (the run not being cancelled) becomes the node's
+        failure in ``_stray`` instead.
+        """
+        if self.node_emit and trio.current_effective_deadline() == -math.inf:
+            self.node_emit("node_cancelled", self.names[i], attempt)
+
     def _failed_event(self, i: int, exc: BaseException) -> None:
         """Node ``i`` finally failed with ``exc`` outside ``_attempts``: record and tell."""
         if self.node_emit:
@@ -210,3 +222,10 @@ class RunState:
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is trio.Cancelled or a group of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
