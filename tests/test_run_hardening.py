@@ -6,6 +6,7 @@ Each test here failed before the fix it guards.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -751,6 +752,39 @@ async def test_an_attempt_a_level_restart_cancels_as_it_fails_ends_cancelled(
     assert sorted(rec.of("node_started")) == [
         ("node_started", n, k) for n in ("x", "y") for k in (1, 2)
     ]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_map_nodes_end_event_has_its_attempt_not_its_element_count(
+    strategy: td.Strategy, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A map node starts as attempt 1; it also ends as attempt 1, after 3 element calls."""
+
+    async def xs() -> list[int]:
+        return [1, 2, 3]
+
+    async def each(xs: int) -> int:
+        await trio.sleep(xs)
+        if xs == 2:
+            raise ValueError(xs)
+        return xs
+
+    async def slow(xs: int) -> int:
+        await trio.sleep(10)
+        return xs
+
+    for fn, raises, end in (
+        (each, pytest.raises(td.RunFailed), ("node_failed", "m", 1, False)),
+        (slow, contextlib.nullcontext(), ("node_cancelled", "m", 1)),  # cancelled from outside
+    ):
+        rec = Recorder()
+        nodes = [td.Node("xs", xs), td.Node("m", fn, deps=["xs"], map_over="xs")]
+        with trio.fail_after(100), trio.move_on_after(5), raises:
+            await td.DAG.from_nodes("D", nodes).run(strategy=strategy, instruments=[rec])
+        rec.check_pairs()
+        assert [e for e in rec.of("node_failed", "node_cancelled") if e[1] == "m"] == [end]
+        (finished,) = rec.of("run_finished")
+        assert finished[1].attempts("m") == 3  # the result counts element calls
 
 
 async def test_element_events(autojump_clock: trio.testing.MockClock) -> None:

@@ -199,7 +199,7 @@ class _Run(MapPool):
                 v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (plain or self.maps[i] is not None):
-                emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+                emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
             return
         except trio.Cancelled as exc:  # costs nothing unless raised
@@ -235,7 +235,7 @@ class _Run(MapPool):
             # A map node's end; plain and supervised nodes tell theirs where the body
             # is awaited (_cancelled_event), so a node waiting for a slot tells nothing.
             if self.node_emit and self.maps[i] is not None:
-                self.node_emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+                self.node_emit("node_cancelled", self.names[i], 1)  # as its node_started
             return False
         self._failed_event(i, self._stray_error(i, exc))
         return True
@@ -262,7 +262,7 @@ class _Run(MapPool):
         ):
             self.last[i] = errors  # superseded by a restart (or cancelled from outside)
             if self.node_emit:
-                self.node_emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+                self.node_emit("node_cancelled", self.names[i], self._told_attempt(i))
             return True
         self._failed_event(i, errors)
         return True

@@ -163,6 +163,14 @@ class RunState:
         err.__cause__ = exc
         return err
 
+    def _told_attempt(self, i: int) -> int:
+        """The attempt number of node ``i``'s current attempt, as instruments are told it.
+
+        A map node makes one attempt (its elements are retried in place), so its
+        ``node_started`` says 1; its ``attempts`` count element calls instead.
+        """
+        return 1 if self.maps[i] is not None else self.attempts.get(i, 1)
+
     def _cancelled_event(self, i: int, attempt: int) -> None:
         """Tell that attempt ``attempt`` of node ``i`` was cancelled (unless stray).
 
@@ -177,7 +185,7 @@ class RunState:
     def _failed_event(self, i: int, exc: BaseException) -> None:
         """Node ``i`` finally failed with ``exc`` outside ``_attempts``: record and tell."""
         if self.node_emit:
-            self.node_emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+            self.node_emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
         self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
