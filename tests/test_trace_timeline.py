@@ -85,6 +85,29 @@ class FailFast(td.DAG):
         return bad
 
 
+class Cut(td.DAG):
+    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
+
+    @td.node
+    async def first() -> list[int]:
+        await trio.sleep(1)
+        return [1, 3]
+
+    @td.node(map_over="first")
+    async def each(first: int) -> int:
+        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
+        return first
+
+    @td.node
+    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
+        await trio.sleep(10)
+        return 0
+
+    @td.node
+    async def last(each: list[int], side: int) -> int:
+        return side
+
+
 def x_events(trace: dict[str, Any], cat: str | None = None) -> list[dict[str, Any]]:
     return [
         e
@@ -240,6 +263,43 @@ async def test_a_level_restart_closes_the_cancelled_attempt(
     assert (long[0]["ts"], long[0]["dur"]) == (0, 1_000_000)
     assert (long[1]["ts"], long[1]["dur"]) == (2_000_000, 5_000_000)
     check_lanes(json.loads((tmp_path / "t.json").read_text()))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_run_cancelled_from_outside_is_drawn_with_its_cancelled_attempts(
+    strategy: td.Sequential | td.Parallel, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "cut.json"
+    trace_ins, timeline = ChromeTrace(path), Timeline()
+    with trio.fail_after(100), trio.move_on_after(2.5) as outside:
+        await Cut.run(strategy=strategy, instruments=[trace_ins, timeline])
+    assert outside.cancelled_caught
+    trace = json.loads(path.read_text())  # written although the run raised Cancelled
+    run_event = next(e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "run")
+    assert run_event["args"]["status"] == "cancelled"
+    assert run_event["dur"] == 2_500_000
+    expected = {
+        ("first", "completed", 0, 1_000_000),
+        ("each", "cancelled", 1_000_000, 1_500_000),  # ended at the cancel, 2.5 s in
+        ("each[0]", "completed", 1_000_000, 1_000_000),
+        ("each[1]", "cancelled", 1_000_000, 1_500_000),
+    }
+    if not isinstance(strategy, td.Sequential):
+        expected.add(("side", "cancelled", 1_000_000, 1_500_000))
+    got = {(e["name"], e["args"]["status"], e["ts"], e["dur"]) for e in x_events(trace)}
+    assert got == expected
+    check_lanes(trace)
+    rec = timeline.recording
+    assert rec is not None
+    assert rec.status == "cancelled"
+    assert rec.duration == 2.5
+    svg = timeline.to_svg()
+    assert f"Cut · run {rec.run_id} · cancelled in 2.50 s" in "".join(
+        ET.fromstring(svg).find(f"{SVG}text").itertext()  # type: ignore[union-attr]
+    )
+    assert Counter(g.get("class") for g in bars(svg)) == Counter(
+        f"attempt {status}" for _, status, _, _ in expected
+    )
 
 
 async def test_map_elements_are_events_up_to_max_elements(
