@@ -49,8 +49,8 @@ class LogInstrument(Instrument):
     ``level``; an attempt that will be retried at ``WARNING`` (or ``level``
     if higher), and a final failure at ``ERROR`` (or ``level`` if higher)
     with the exception attached (``exc_info``), so its traceback is logged.
-    A failed map element (when the runtime reports elements) is logged like
-    a failed attempt, with its ``index``; a completed element only at
+    A failed map element is logged like a failed attempt, with its
+    ``index``; a completed element only at
     ``DEBUG``, so a 100,000-element map does not flood the log.
 
     Args:

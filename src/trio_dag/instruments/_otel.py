@@ -52,8 +52,9 @@ class OpenTelemetryInstrument(Instrument):
     child of whatever span is current there (a request handler's, say) and
     ends when the run finishes. Each node attempt is a span named after the
     node, a child of the run span; a retry is a new sibling span. Each map
-    element (when the runtime reports elements) is a span named after its
-    node, a child of that node's span, with its index.
+    element is a span named after its node (span names stay few, as
+    OpenTelemetry asks), a child of that node's span, with its index as an
+    attribute.
 
     An attempt's span is made current (its context attached) inside the
     node's own task when the attempt starts, and detached in that same task

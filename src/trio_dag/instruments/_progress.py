@@ -46,7 +46,7 @@ class ProgressDisplay(Instrument):
     It counts only the nodes that will actually run (a resumed run's
     completed nodes are not counted), shows which are running (with their
     attempt when it is not the first, and ``[done/total]`` elements for a
-    map node when the runtime reports elements), how many are done, failed
+    map node), how many are done, failed
     and being retried (a node that failed an attempt and has another one
     waiting or running), and the elapsed time (under a virtual clock,
     ``trio.testing.MockClock``, the run's time at its latest event). When

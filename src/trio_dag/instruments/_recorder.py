@@ -198,8 +198,9 @@ class Recorder(Instrument):
     An attempt takes the lowest lane free when it starts and gives it back
     when it ends, so no two attempts overlap on a lane and the number of
     lanes is the most attempts that ran at once. Map elements are recorded
-    as attempts too (when the runtime reports them), up to ``max_elements``
-    per run; later ones are only counted, per node.
+    as attempts too (a map node's own attempt spans its elements, which run
+    on lanes beside it), up to ``max_elements`` per run; later ones are
+    only counted, per node.
 
     Args:
         max_elements: how many map-element attempts to record per run.
