@@ -716,8 +716,9 @@ async def test_a_body_whose_nursery_is_cancelled_is_told_cancelled(
     ]
 
 
+@pytest.mark.parametrize("y_retry", [None, no_delay(3, 1.0)], ids=["plain", "retried"])
 async def test_an_attempt_a_level_restart_cancels_as_it_fails_ends_cancelled(
-    autojump_clock: trio.testing.MockClock,
+    y_retry: td.RetryPolicy | None, autojump_clock: trio.testing.MockClock
 ) -> None:
     """x wakes y, then fails; its restart cancels y, which fails before it can see the cancel."""
     gate = trio.Event()
@@ -735,7 +736,7 @@ async def test_an_attempt_a_level_restart_cancels_as_it_fails_ends_cancelled(
             raise ValueError("y once")
         return 2
 
-    nodes = [td.Node("x", x, retry=no_delay(3, 1.0)), td.Node("y", y, retry=no_delay(3, 1.0))]
+    nodes = [td.Node("x", x, retry=no_delay(3, 1.0)), td.Node("y", y, retry=y_retry)]
     rec = Recorder()
     with trio.fail_after(100):
         result = await td.DAG.from_nodes("D", nodes).run(

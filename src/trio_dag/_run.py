@@ -199,7 +199,10 @@ class _Run(MapPool):
                 v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (plain or self.maps[i] is not None):
-                emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
+                if self._cancelled_by_restart(i):  # it failed as a restart cancelled it
+                    self._cancelled_event(i, self._told_attempt(i))
+                else:
+                    emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
             return
         except trio.Cancelled as exc:  # costs nothing unless raised
