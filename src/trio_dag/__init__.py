@@ -12,8 +12,10 @@ from ._declare import MapNodeFunction as MapNodeFunction
 from ._declare import Node as Node
 from ._declare import NodeFunction as NodeFunction
 from ._declare import get as get
+from ._declare import include as include
 from ._declare import input as input
 from ._declare import node as node
+from ._declare import resource as resource
 from ._exceptions import CycleError as CycleError
 from ._exceptions import DAGDefinitionError as DAGDefinitionError
 from ._exceptions import DAGError as DAGError
@@ -23,6 +25,7 @@ from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
 from ._exceptions import NodeCancelled as NodeCancelled
+from ._exceptions import ResourceError as ResourceError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import TypeMismatchError as TypeMismatchError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
@@ -75,6 +78,7 @@ __all__ = [
     "Parallel",
     "Placement",
     "Progress",
+    "ResourceError",
     "RetryPolicy",
     "RunFailed",
     "RunHandle",
@@ -90,8 +94,10 @@ __all__ = [
     "current_attempt",
     "current_run_id",
     "get",
+    "include",
     "input",
     "node",
+    "resource",
     "wait_future",
 ]
 

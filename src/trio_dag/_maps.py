@@ -52,7 +52,7 @@ class MapPool(Supervision):
         n = len(items) if todo is None else len(todo)
         collect = self.graph._collect[i]
         failed: dict[int, BaseException] = {}
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         supervised = self.policies[i] is not None or self.timeouts[i] is not None
         fn = self.fns[i]
         emit, now = self.element_emit, self.now
