@@ -4,6 +4,8 @@ generated nodes; each with its definition errors."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -318,3 +320,61 @@ def test_node_repr_shows_keyword_deps_and_after() -> None:
         "Node('p', deps={'head': 'a', 'body': 'b'}, after=('lint',))"
     )
     assert repr(td.Node("a", fetch, ("u",))) == "Node('a', deps=('u',))"
+
+
+# ------------------------------------------- with composition and resources
+
+
+async def test_included_nodes_keep_after_and_element_failure_options(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    events: list[str] = []
+
+    class Inner(td.DAG):
+        xs = td.input()
+
+        @td.node
+        async def migrate() -> None:
+            await trio.sleep(1)
+            events.append("migrate")
+
+        @td.node(after=("migrate",), map_over="xs", on_element_failure="collect")
+        async def load(xs: int) -> int:
+            events.append(f"load {xs}")
+            if xs < 0:
+                raise Boom("negative")
+            return xs
+
+    class Outer(td.DAG):
+        xs = td.input()
+        inner = td.include(Inner, inputs={"xs": "xs"})
+
+    assert Outer.graph.dependencies("inner.load") == ("xs", "inner.migrate")
+    with trio.fail_after(10):
+        result = await Outer.run({"xs": [1, -1]})
+    assert events[0] == "migrate"
+    assert result["inner.load"] == [1]
+    assert [e.index for e in result.element_errors("inner.load")] == [1]
+
+
+async def test_extend_keeps_the_resources_of_the_dag_it_extends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @asynccontextmanager
+    async def client() -> AsyncIterator[str]:
+        yield "<client>"
+
+    class WithClient(td.DAG):
+        http = td.resource(client)
+
+        @td.node
+        async def page(http: str) -> str:
+            return f"page via {http}"
+
+    async def both(page: str, http: str) -> str:
+        return f"{page}; {http}"
+
+    Ext = WithClient.extend("Ext", [td.Node("both", both, ("page", "http"))])
+    assert Ext.graph.resources == ("http",)
+    with trio.fail_after(10):
+        assert (await Ext.run())["both"] == "page via <client>; <client>"
