@@ -19,6 +19,8 @@ from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
 from ._exceptions import SerializationError as SerializationError
+from ._exceptions import StoreError as StoreError
+from ._exceptions import StoreWarning as StoreWarning
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._instrument import Instrument as Instrument
@@ -34,6 +36,8 @@ from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
 from ._run import Attempt as Attempt
 from ._run import current_attempt as current_attempt
+from ._serialize import Serializer as Serializer
+from ._store import SQLiteStore as SQLiteStore
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults
@@ -67,8 +71,12 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "RunStatus",
+    "SQLiteStore",
     "Sequential",
     "SerializationError",
+    "Serializer",
+    "StoreError",
+    "StoreWarning",
     "StreamResults",
     "Supervisor",
     "UnknownDependencyError",
