@@ -139,7 +139,7 @@ def _feed_callable(h: Any, fn: Any, seen: set[int]) -> None:
     if isinstance(fn, types.MethodType):
         h.update(b"method")
         _feed_callable(h, fn.__func__, seen)
-        _feed_value(h, fn.__self__, seen)
+        _feed_object(h, fn.__self__, seen)
         return
     if isinstance(fn, types.FunctionType):
         h.update(b"function")
@@ -158,9 +158,21 @@ def _feed_callable(h: Any, fn: Any, seen: set[int]) -> None:
     if isinstance(call, types.FunctionType):  # a callable object: its method and its state
         h.update(b"object")
         _feed_callable(h, call, seen)
-        _feed_pickled(h, fn)
+        _feed_object(h, fn, seen)
         return
     raise _Unversionable(fn)
+
+
+def _feed_object(h: Any, obj: Any, seen: set[int]) -> None:
+    """An instance: its attributes, by value (functions by code), else its pickle."""
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict) and not isinstance(obj, type):
+        h.update(f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+        for k in sorted(state):
+            h.update(k.encode())
+            _feed_value(h, state[k], seen)
+    else:
+        _feed_pickled(h, obj)
 
 
 def _feed_value(h: Any, v: Any, seen: set[int]) -> None:
