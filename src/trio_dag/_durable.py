@@ -103,6 +103,7 @@ class Journal:
         self.in_flight: trio.Event | None = None
         self.wake = trio.Event()
         self.closing = False
+        self.closed = False
         self.writer_started = False
         self.writer_done = trio.Event()
 
@@ -358,7 +359,7 @@ class Journal:
         start). Warnings (:class:`~trio_dag.StoreWarning`) come last, once per
         node and store, so a warning filter that raises cannot lose the lease.
         """
-        self.closing = True
+        self.closed = self.closing = True
         self.wake.set()
         if self.writer_started:
             await self.writer_done.wait()

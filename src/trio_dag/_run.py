@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from ._durable import Journal
 from ._exceptions import MapError
 from ._instrument import Emitter
 from ._options import RunOptions
-from ._result import MISSING, RunFailed, RunResult, RunStatus
+from ._result import MISSING, NodeStatus, RunFailed, RunResult, RunStatus
 from ._strategies import Parallel, Sequential
 
 if TYPE_CHECKING:
@@ -86,7 +87,50 @@ async def execute(
     graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
 ) -> RunResult:
     """Run ``graph`` (resuming ``partial`` if given) and return its result."""
-    return await _Run(graph, input_values, partial, options).go(options.deadline)
+    if options.store is None:
+        return await _Run(graph, input_values, partial, options).go(options.deadline)
+    return await _execute_durable(graph, input_values, partial, options)
+
+
+async def _execute_durable(
+    graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
+) -> RunResult:
+    """A run with a store: restore, journal and cache around :meth:`_Run.go`."""
+    assert options.store is not None
+    journal = Journal(graph, options.store, options.run_key, options.rerun_changed, input_values)
+    status: RunStatus | None = None
+    error: Exception | None = None
+    result: RunResult | None = None
+    try:
+        values = await journal.open()
+        if values is not None:
+            n = len(graph.nodes)
+            restored = dict(journal.restored)
+            partial = RunResult(
+                graph, values, [None] * n, [None] * n, {}, {}, RunStatus.FAILED, "", restored
+            )
+        run = _Run(graph, input_values, partial, options, journal=journal)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(journal.writer)
+            try:
+                result = await run.go(options.deadline)
+                status = result.status
+            except RunFailed as exc:
+                status = exc.result.status
+                error = exc
+            finally:  # commits what is left and ends the writer task
+                with trio.CancelScope(shield=True):
+                    await journal.close(None if journal.failure else status)
+    finally:
+        if not journal.closed:  # open() failed, or cancelled before the writer ran
+            with trio.CancelScope(shield=True):
+                await journal.close(None)
+    if journal.failure is not None:
+        raise journal.store_error() from journal.failure
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
 
 
 class _Run:
@@ -99,6 +143,7 @@ class _Run:
         partial: RunResult | None,
         options: RunOptions,
         slots: trio.Semaphore | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
         strategy = options.strategy
@@ -156,6 +201,11 @@ class _Run:
             self.remaining = [sum(not done[j] for j in deps) for deps in graph._node_deps]
             self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
         self.check_blocked = partial is not None  # may a node's dependency be missing?
+        # nodes whose value came from a store (restored, cached), with their status
+        self.restored: dict[int, NodeStatus] = dict(partial._restored or {}) if partial else {}
+        self.journal = journal
+        if journal is not None:
+            journal.on_failure = self._store_failed
         self.errors: dict[int, BaseException] = {}
         self.attempts: dict[int, int] = {}
         self.stopped = False
@@ -212,6 +262,7 @@ class _Run:
             self.attempts,
             status,
             self.run_id,
+            self.restored or None,
         )
         if self.emit:
             self.emit("run_finished", result)
@@ -241,6 +292,10 @@ class _Run:
         for li, level in enumerate(self.graph._level_ix):
             if self.stopped:
                 break
+            if self.journal is not None:  # write-through: this level's inputs are committed
+                await self.journal.flush()
+                if self.stopped:
+                    break
             if emit:
                 emit("level_started", li, tuple(names[i] for i in level))
             members = self._members(level)
@@ -258,7 +313,10 @@ class _Run:
     async def _sequential(self) -> None:
         checkpoint = trio.lowlevel.checkpoint_if_cancelled
         node = self._node
+        journal = self.journal
         for level in self.graph._level_ix:
+            if journal is not None:  # write-through: this level's inputs are committed
+                await journal.flush()
             for i in self._members(level):
                 await checkpoint()
                 self.seq_current = i
@@ -286,6 +344,12 @@ class _Run:
         if self.stopped:
             return
         values = self.values
+        journal = self.journal
+        if journal is not None and journal.cached[i]:
+            hit = await journal.lookup(i)
+            if hit is not MISSING:
+                self._cache_hit(i, hit)
+                return
         args = [values[d] for d in self.slot_deps[i]]
         emit = self.emit
         try:
@@ -318,6 +382,10 @@ class _Run:
         values[i] = v
         if emit:
             emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
+        if journal is not None and journal.track[i]:
+            journal.add(i, v)
+            if self.eager:  # write-through: no dependent starts before the commit
+                await journal.committed()
         if self.eager and not self.stopped:
             remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
             for j in self.dependents[i]:
@@ -325,6 +393,25 @@ class _Run:
                 remaining[j] = r
                 if not r:
                     spawn(node, j, name=names[j])
+
+    def _cache_hit(self, i: int, value: Any) -> None:
+        """Node ``i``'s value came from the store's cache (committed): no body runs."""
+        self.values[i] = value
+        self.restored[i] = NodeStatus.CACHED
+        if self.emit:
+            self.emit("node_finished", self.names[i], 0.0)
+        if self.eager and not self.stopped:
+            remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
+            for j in self.dependents[i]:
+                r = remaining[j] - 1
+                remaining[j] = r
+                if not r:
+                    spawn(node, j, name=names[j])
+
+    def _store_failed(self) -> None:
+        """Committing to the store failed: stop the run (it raises StoreError)."""
+        self.stopped = True
+        self.scope.cancel()
 
     def _failed(self, i: int, exc: BaseException) -> None:
         self.errors[i] = exc
@@ -461,6 +548,7 @@ class _Run:
         if self.start[q] is not None:  # it ran: its rerun is one more attempt
             self.attempts[q] = self.attempts.get(q, 1) + 1
         self.values[q] = MISSING
+        self.restored.pop(q, None)
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
 
