@@ -353,11 +353,12 @@ class Journal:
     # ---------------------------------------------------------------- the end
 
     async def close(self, status: RunStatus | None) -> None:
-        """Commit what is left, stop the writer, give back the lease, then warn.
+        """Commit what is left, stop the writer, give back the lease.
 
         Call it shielded. ``status`` is how the run ended (``None``: it did not
-        start). Warnings (:class:`~trio_dag.StoreWarning`) come last, once per
-        node and store, so a warning filter that raises cannot lose the lease.
+        start or did not end). Then, on the way out of a run that ended, call
+        :meth:`emit_warnings`: after the lease is back, so a warning filter that
+        raises cannot keep it.
         """
         self.closed = self.closing = True
         self.wake.set()
@@ -370,7 +371,6 @@ class Journal:
                 self.store.release, self.graph.name, self.run_key, self.token, value
             )
             self.leased = False
-        self.emit_warnings()
 
     def emit_warnings(self) -> None:
         """Issue the collected warnings, once per (DAG, node, kind) and store."""

@@ -127,6 +127,7 @@ async def _execute_durable(
                 await journal.close(None)
     if journal.failure is not None:
         raise journal.store_error() from journal.failure
+    journal.emit_warnings()
     if error is not None:
         raise error
     assert result is not None
