@@ -300,13 +300,12 @@ class Journal:
         cache: list[tuple[str, str, str, str]] = []
         lookups = [(i, self._key(i)) for kind, i, _ in batch if kind == _LOOKUP]
         if lookups:
-            found = store.cache_lookup(k for _, k in lookups if k is not None)
-            data = store.read_blobs(found.values())
+            found = store.cache_values(k for _, k in lookups if k is not None)
             for i, key in lookups:
-                dv = found.get(key) if key is not None else None
-                raw = data.get(dv) if dv is not None else None
-                if raw is None:
+                hit = found.get(key) if key is not None else None
+                if hit is None:
                     continue
+                dv, raw = hit
                 try:
                     value = loads(raw)
                 except Exception as exc:

@@ -422,6 +422,23 @@ class SQLiteStore:
             out.update(rows)
         return out
 
+    def cache_values(self, keys: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+        """``(data version, bytes)`` of each of ``keys`` that has a cache entry (one query)."""
+        out: dict[str, tuple[str, bytes]] = {}
+        for chunk in _chunks(list(keys)):
+            rows = self._query(
+                "SELECT c.key, c.dv, b.data FROM cache AS c JOIN blobs AS b ON b.dv = c.dv "
+                f"WHERE c.key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for key, dv, data in rows:
+                if data is None:
+                    data = self.read_blobs([dv]).get(dv)
+                    if data is None:
+                        continue
+                out[key] = (dv, data)
+        return out
+
     def read_blobs(self, dvs: Iterable[str]) -> dict[str, bytes]:
         """The bytes of each data version found (a lost blob file is left out)."""
         out: dict[str, bytes] = {}
