@@ -2,7 +2,7 @@
 
 * A *serializer* turns a node's value into bytes and back: any object with
   ``dumps(obj) -> bytes`` and ``loads(data) -> obj``; the default is the
-  standard :mod:`pickle` module itself.
+  standard ``pickle`` module itself.
 * A *code version* names a node's code: the explicit ``version=`` string, or
   a hash of its function's code object (bytecode, constants recursively,
   names), its defaults and the values its closure holds. Helpers the node
@@ -45,7 +45,7 @@ _PY = f"py{sys.version_info[0]}.{sys.version_info[1]}".encode()
 class Serializer(Protocol):
     """What a store needs to turn values into bytes and back.
 
-    The :mod:`pickle` module itself is one (the default). A serializer may
+    The ``pickle`` module itself is one (the default). A serializer may
     have a ``name`` attribute (a string) that identifies its format; it is
     part of every key, so changing the serializer never reads bytes that
     another one wrote.

@@ -120,7 +120,7 @@ class SQLiteStore:
             the blob directory ``<path>.blobs`` (0o700) instead of the database.
         serializer: turns values into bytes and back: anything with
             ``dumps(obj) -> bytes`` and ``loads(bytes) -> obj``; the default is
-            the :mod:`pickle` module. Its ``name`` (or qualified name) is part
+            the ``pickle`` module. Its ``name`` (or qualified name) is part
             of every key, so values written by another serializer are never read.
         timeout: seconds to wait for another process's write transaction.
 
