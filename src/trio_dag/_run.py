@@ -205,8 +205,12 @@ class _Run:
         # nodes whose value came from a store (restored, cached), with their status
         self.restored: dict[int, NodeStatus] = dict(partial._restored or {}) if partial else {}
         self.journal = journal
+        # whether _node itself starts ready dependents (with a store, _journaled_node
+        # does, after the commit)
+        self.chain = self.eager and journal is None
         if journal is not None:
             journal.on_failure = self._store_failed
+            self._node = self._journaled_node  # type: ignore[method-assign]
         self.errors: dict[int, BaseException] = {}
         self.attempts: dict[int, int] = {}
         self.stopped = False
@@ -345,12 +349,6 @@ class _Run:
         if self.stopped:
             return
         values = self.values
-        journal = self.journal
-        if journal is not None and journal.cached[i]:
-            hit = await journal.lookup(i)
-            if hit is not MISSING:
-                self._cache_hit(i, hit)
-                return
         args = [values[d] for d in self.slot_deps[i]]
         emit = self.emit
         try:
@@ -383,11 +381,7 @@ class _Run:
         values[i] = v
         if emit:
             emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
-        if journal is not None and journal.track[i]:
-            journal.add(i, v)
-            if self.eager:  # write-through: no dependent starts before the commit
-                await journal.committed()
-        if self.eager and not self.stopped:
+        if self.chain and not self.stopped:
             remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
             for j in self.dependents[i]:
                 r = remaining[j] - 1
@@ -395,19 +389,45 @@ class _Run:
                 if not r:
                     spawn(node, j, name=names[j])
 
-    def _cache_hit(self, i: int, value: Any) -> None:
-        """Node ``i``'s value came from the store's cache (committed): no body runs."""
-        self.values[i] = value
-        self.restored[i] = NodeStatus.CACHED
-        if self.emit:
-            self.emit("node_finished", self.names[i], 0.0)
+    async def _journaled_node(self, i: int) -> None:
+        """``_node`` in a run with a store: a cache lookup first, write-through after.
+
+        A run with a store binds ``self._node`` to this method, so a run
+        without one pays nothing per node for durability.
+        """
+        journal = self.journal
+        assert journal is not None
+        if self.stopped:
+            return
+        if journal.cached[i]:
+            hit = await journal.lookup(i)
+            if hit is not MISSING:  # committed already: the body does not run
+                self.values[i] = hit
+                self.restored[i] = NodeStatus.CACHED
+                if self.emit:
+                    self.emit("node_finished", self.names[i], 0.0)
+                if self.eager and not self.stopped:
+                    self._start_dependents(i)
+                return
+        await _Run._node(self, i)
+        v = self.values[i]
+        if v is MISSING:  # failed, or the run stopped
+            return
+        if journal.track[i]:
+            journal.add(i, v)
+            if self.eager:  # write-through: no dependent starts before the commit
+                await journal.committed()
         if self.eager and not self.stopped:
-            remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
-            for j in self.dependents[i]:
-                r = remaining[j] - 1
-                remaining[j] = r
-                if not r:
-                    spawn(node, j, name=names[j])
+            self._start_dependents(i)
+
+    def _start_dependents(self, i: int) -> None:
+        """Node ``i`` is done: start each dependent whose last dependency it was."""
+        remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
+        for j in self.dependents[i]:
+            r = remaining[j] - 1
+            remaining[j] = r
+            if not r:
+                spawn(node, j, name=names[j])
 
     def _store_failed(self) -> None:
         """Committing to the store failed: stop the run (it raises StoreError)."""
