@@ -403,9 +403,7 @@ class _Run:
             hit = await journal.lookup(i)
             if hit is not MISSING:  # committed already: the body does not run
                 self.values[i] = hit
-                self.restored[i] = NodeStatus.CACHED
-                if self.emit:
-                    self.emit("node_finished", self.names[i], 0.0)
+                self.restored[i] = NodeStatus.CACHED  # no node events: it did not run
                 if self.eager and not self.stopped:
                     self._start_dependents(i)
                 return
