@@ -94,7 +94,6 @@ class Journal:
         self.inputs_dv: dict[str, str] = {}
         self.token = secrets.token_hex(8)
         self.leased = False
-        self.completed = False
         self.warnings: list[tuple[int, str, str]] = []  # (node, what, message)
         self.failure: BaseException | None = None
         self.on_failure: Callable[[], None] = lambda: None
@@ -158,13 +157,13 @@ class Journal:
         old = store.acquire(graph.name, self.run_key, self.inputs_dv, self.token)
         self.leased = True
         try:
-            return None if old is None else self._restore(*old)
+            return None if old is None else self._restore(old[0])
         except BaseException:
             store.release(graph.name, self.run_key, self.token, None)
             self.leased = False
             raise
 
-    def _restore(self, old_inputs: dict[str, str], status: str) -> list[Any] | None:
+    def _restore(self, old_inputs: dict[str, str]) -> list[Any] | None:
         graph, store, run_key = self.graph, self.store, self.run_key
         assert run_key is not None
         names = graph.nodes
@@ -225,7 +224,8 @@ class Journal:
                 dag=graph.name,
                 run_key=run_key,
             )
-        self.completed = status == RunStatus.COMPLETED.value and len(self.restored) == n
+        # A run key that completed, with the same inputs and code, restores every
+        # node here, so the run that follows has nothing to run.
         return values if self.restored else None
 
     def _key(self, i: int) -> str | None:
