@@ -78,6 +78,7 @@ class Journal:
         self.rerun_changed = rerun_changed
         self.input_values = input_values
         self.cached = graph._cached
+        self.any_cached = any(graph._cached)
         if self.durable:
             self.track: tuple[bool, ...] = (True,) * n
         else:  # cache-only: cached nodes, and the nodes whose data versions their keys need
@@ -258,10 +259,14 @@ class Journal:
 
     async def lookup(self, i: int) -> Any:
         """The cached value of node ``i``, or ``MISSING`` (then run it and :meth:`add`)."""
-        self.pending.append((_LOOKUP, i, None))
-        self.wake.set()
+        self.ask(i)
         await self.batch_done.wait()
         return self.hits.pop(i, MISSING)
+
+    def ask(self, i: int) -> None:
+        """Queue a cache lookup of node ``i``; after :meth:`committed`, a hit is in ``hits``."""
+        self.pending.append((_LOOKUP, i, None))
+        self.wake.set()
 
     async def writer(self) -> None:
         """Commit batches until :meth:`close`; shielded, so nothing added is dropped."""
@@ -295,7 +300,7 @@ class Journal:
         store, g = self.store, self.graph
         names, dag, run_key = g.nodes, g.name, self.run_key
         dumps, loads = store.serializer.dumps, store.serializer.loads
-        blobs: list[tuple[str, bytes]] = []
+        blobs: dict[str, bytes] = {}
         journal: list[tuple[str, str, str, str, str | None, str]] = []
         cache: list[tuple[str, str, str, str]] = []
         lookups = [(i, self._key(i)) for kind, i, _ in batch if kind == _LOOKUP]
@@ -342,9 +347,9 @@ class Journal:
             if self.cached[i]:
                 cache.append((key, dag, names[i], dv))
             if run_key is not None or self.cached[i]:
-                blobs.append((dv, raw))
+                blobs[dv] = raw  # one row per distinct value in a batch
         if blobs or journal or cache:
-            store.write(blobs, journal, cache)
+            store.write(list(blobs.items()), journal, cache)
 
     def _warn(self, i: int, what: str, message: str) -> None:
         self.warnings.append((i, what, message))

@@ -389,23 +389,24 @@ class _Run:
                 if not r:
                     spawn(node, j, name=names[j])
 
-    async def _journaled_node(self, i: int) -> None:
+    async def _journaled_node(self, i: int, looked_up: bool = False) -> None:
         """``_node`` in a run with a store: a cache lookup first, write-through after.
 
         A run with a store binds ``self._node`` to this method, so a run
-        without one pays nothing per node for durability.
+        without one pays nothing per node for durability. ``looked_up``: the
+        cache had no value for this node (:meth:`_start_dependents` asked).
         """
         journal = self.journal
         assert journal is not None
         if self.stopped:
             return
-        if journal.cached[i]:
+        if journal.cached[i] and not looked_up:
             hit = await journal.lookup(i)
             if hit is not MISSING:  # committed already: the body does not run
                 self.values[i] = hit
                 self.restored[i] = NodeStatus.CACHED  # no node events: it did not run
                 if self.eager and not self.stopped:
-                    self._start_dependents(i)
+                    await self._start_dependents(i)
                 return
         await _Run._node(self, i)
         v = self.values[i]
@@ -414,18 +415,55 @@ class _Run:
         if journal.track[i]:
             journal.add(i, v)
             if self.eager:  # write-through: no dependent starts before the commit
-                await journal.committed()
+                await journal.batch_done.wait()
         if self.eager and not self.stopped:
-            self._start_dependents(i)
+            if journal.any_cached:
+                await self._start_dependents(i)
+            else:  # nothing to look up: start the ready dependents as _node does
+                remaining, spawn, names = self.remaining, self.spawn, self.names
+                for j in self.dependents[i]:
+                    r = remaining[j] - 1
+                    remaining[j] = r
+                    if not r:
+                        spawn(self._node, j, name=names[j])
 
-    def _start_dependents(self, i: int) -> None:
-        """Node ``i`` is done: start each dependent whose last dependency it was."""
-        remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
-        for j in self.dependents[i]:
-            r = remaining[j] - 1
-            remaining[j] = r
-            if not r:
-                spawn(node, j, name=names[j])
+    async def _start_dependents(self, i: int) -> None:
+        """Node ``i`` is committed: start each dependent whose last dependency it was.
+
+        A ready dependent with ``cache=True`` is looked up from this task, all
+        of them in one batch: a hit is done without a task of its own (and its
+        own ready dependents are handled the same way), a miss gets a task
+        that runs its body.
+        """
+        journal = self.journal
+        assert journal is not None
+        remaining, spawn, names, cached = self.remaining, self.spawn, self.names, journal.cached
+        node = self._journaled_node
+        done = [i]
+        while done and not self.stopped:
+            asked: list[int] = []
+            for k in done:
+                for j in self.dependents[k]:
+                    r = remaining[j] - 1
+                    remaining[j] = r
+                    if not r:
+                        if cached[j]:
+                            journal.ask(j)
+                            asked.append(j)
+                        else:
+                            spawn(node, j, name=names[j])
+            if not asked:
+                return
+            await journal.committed()
+            done = []
+            for j in asked:
+                hit = journal.hits.pop(j, MISSING)
+                if hit is MISSING:
+                    spawn(node, j, True, name=names[j])
+                else:
+                    self.values[j] = hit
+                    self.restored[j] = NodeStatus.CACHED
+                    done.append(j)
 
     def _store_failed(self) -> None:
         """Committing to the store failed: stop the run (it raises StoreError)."""

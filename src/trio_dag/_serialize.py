@@ -91,13 +91,14 @@ def node_key(
 
     ``None`` when a dependency has no data version (its value did not
     serialize): such a node has no key, so it is neither cached nor restored.
+    The names are length-prefixed and the rest are hex digests, so different
+    parts never run together.
     """
-    parts = [b"node", dag.encode(), node.encode(), code.encode(), serializer.encode()]
-    for d in deps:
-        if d is None:
-            return None
-        parts.append(d.encode())
-    return _digest(*parts)
+    if None in deps:
+        return None
+    names = f"{len(dag)}:{dag}|{len(node)}:{node}|{len(serializer)}:{serializer}"
+    text = f"{names}|{code}|{'|'.join(deps)}"  # type: ignore[arg-type]
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _Unversionable(Exception):
