@@ -74,11 +74,23 @@ async def test_a_cancelled_pending_task_never_runs(
     marker = tmp_path / "cancelled-ran"
     control = tmp_path / "control-ran"
     # both single-threaded workers busy until we release them
-    blockers = [client.submit(wait_for_file, str(release), pure=False) for _ in range(2)]
+    started = [tmp_path / f"started-{k}" for k in range(2)]
+    blockers = [
+        client.submit(wait_for_file, str(release), 60.0, str(s), pure=False) for s in started
+    ]
     with trio.fail_after(60):
+        while not all(s.exists() for s in started):  # noqa: ASYNC110 - files written by workers
+            await trio.sleep(0.01)
         with trio.move_on_after(0.5) as cs:  # as fail_fast or a timeout would cancel it
             await cluster.call(touch, (str(marker),), node="never")
         assert cs.cancelled_caught
+        # the cancel reached the scheduler: no worker still holds the task
+        while any(  # noqa: ASYNC110 - the scheduler's state, not ours to wait on
+            "never" in str(key)
+            for keys in (await trio.to_thread.run_sync(client.processing)).values()
+            for key in keys
+        ):
+            await trio.sleep(0.05)
         release.write_text("go")
         assert await trio.to_thread.run_sync(client.gather, blockers) == ["released"] * 2
         assert await cluster.call(touch, (str(control),)) == "touched"

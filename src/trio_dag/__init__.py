@@ -3,6 +3,9 @@
 The whole public API is re-exported here; everything else is private.
 """
 
+from ._context import Attempt as Attempt
+from ._context import current_attempt as current_attempt
+from ._context import current_run_id as current_run_id
 from ._dag import DAG as DAG
 from ._declare import Input as Input
 from ._declare import Node as Node
@@ -18,11 +21,14 @@ from ._exceptions import InputError as InputError
 from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
+from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import StoreError as StoreError
 from ._exceptions import StoreWarning as StoreWarning
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
+from ._handle import Progress as Progress
+from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
 from ._placement import InExecutor as InExecutor
 from ._placement import InProcess as InProcess
@@ -31,11 +37,10 @@ from ._placement import Placement as Placement
 from ._placement import wait_future as wait_future
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
+from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
-from ._run import Attempt as Attempt
-from ._run import current_attempt as current_attempt
 from ._serialize import Serializer as Serializer
 from ._store import SQLiteStore as SQLiteStore
 from ._strategies import Parallel as Parallel
@@ -63,12 +68,16 @@ __all__ = [
     "InvalidOptionError",
     "MapError",
     "Node",
+    "NodeCancelled",
     "NodeFunction",
     "NodeStatus",
     "Parallel",
     "Placement",
+    "Progress",
     "RetryPolicy",
     "RunFailed",
+    "RunHandle",
+    "RunInterrupted",
     "RunResult",
     "RunStatus",
     "SQLiteStore",
@@ -81,6 +90,7 @@ __all__ = [
     "Supervisor",
     "UnknownDependencyError",
     "current_attempt",
+    "current_run_id",
     "get",
     "input",
     "node",

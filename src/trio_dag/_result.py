@@ -19,7 +19,7 @@ from ._exceptions import DAGError
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["NodeStatus", "RunFailed", "RunResult", "RunStatus"]
+__all__ = ["NodeStatus", "RunFailed", "RunInterrupted", "RunResult", "RunStatus"]
 
 
 @final
@@ -55,6 +55,9 @@ class NodeStatus(enum.StrEnum):
     """Its value was restored from a durable run's journal (same ``run_key``), not run."""
     CACHED = "cached"
     """Its value came from the store's cache (same code and inputs), not run."""
+    RUNNING = "running"
+    """It is running or waiting to retry (only in a snapshot of a run still going:
+    :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
 
 
 class RunStatus(enum.StrEnum):
@@ -68,6 +71,16 @@ class RunStatus(enum.StrEnum):
     """Restart intensity was exceeded and the supervisor escalated."""
     TIMED_OUT = "timed_out"
     """The run's deadline passed."""
+    CANCELLED = "cancelled"
+    """The run was cancelled from outside (a cancel scope around it, or
+    :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled``
+    went on, and instruments got this partial result."""
+    INTERRUPTED = "interrupted"
+    """``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
+    :class:`~trio_dag.RunInterrupted`)."""
+    RUNNING = "running"
+    """The run is still going: a snapshot taken by :meth:`RunHandle.result
+    <trio_dag.RunHandle.result>`."""
 
 
 @final
@@ -89,6 +102,7 @@ class RunResult(Mapping[str, Any]):
         "_attempts",
         "_end",
         "_errors",
+        "_last",
         "_restored",
         "_start",
         "_statuses",
@@ -108,6 +122,7 @@ class RunResult(Mapping[str, Any]):
         attempts: dict[int, int],
         status: RunStatus,
         run_id: str,
+        last: dict[int, BaseException] | None = None,
         restored: dict[int, NodeStatus] | None = None,
     ) -> None:
         self.graph = graph
@@ -119,6 +134,7 @@ class RunResult(Mapping[str, Any]):
         self.status = status
         self.run_id = run_id
         self._restored = restored
+        self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -136,6 +152,7 @@ class RunResult(Mapping[str, Any]):
                 self._attempts,
                 self.status,
                 self.run_id,
+                self._last,
                 self._restored,
             ),
         )
@@ -184,6 +201,19 @@ class RunResult(Mapping[str, Any]):
         return {names[i]: e for i, e in sorted(self._errors.items())}
 
     @property
+    def last_errors(self) -> dict[str, BaseException]:
+        """The last exception of every node that raised one and has no value.
+
+        This is :attr:`errors` plus, for nodes that were cancelled (the run
+        stopped, its deadline passed, a level restart) after an attempt had
+        failed, the exception of that attempt: a node cancelled while it
+        waited to retry is not failed, but its error is not forgotten either.
+        """
+        names = self.graph.nodes
+        merged = {**self._last, **self._errors}
+        return {names[i]: merged[i] for i in sorted(merged)}
+
+    @property
     def outcomes(self) -> dict[str, outcome.Outcome[Any]]:
         """``outcome.Value`` or ``outcome.Error`` for every node that finished."""
         out: dict[str, outcome.Outcome[Any]] = {}
@@ -205,6 +235,8 @@ class RunResult(Mapping[str, Any]):
             st = [NodeStatus.NOT_STARTED] * len(g.nodes)
             bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
             restored = self._restored or {}
+            still = self.status is RunStatus.RUNNING
+            running = NodeStatus.RUNNING if still else NodeStatus.CANCELLED
             for i in g._order_ix:  # dependencies come first
                 if i in restored:
                     st[i] = restored[i]
@@ -213,7 +245,7 @@ class RunResult(Mapping[str, Any]):
                 elif i in self._errors:
                     st[i] = NodeStatus.FAILED
                 elif self._start[i] is not None:
-                    st[i] = NodeStatus.CANCELLED
+                    st[i] = running
                 elif any(st[j] in bad for j in g._node_deps[i]):
                     st[i] = NodeStatus.SKIPPED
             self._statuses = tuple(st)
@@ -261,7 +293,15 @@ class RunResult(Mapping[str, Any]):
             lines.append(
                 f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
-        for s in (NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.NOT_STARTED):
+        for i, e in sorted(self._last.items()):
+            if i not in self._errors:
+                lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
+        for s in (
+            NodeStatus.RUNNING,
+            NodeStatus.CANCELLED,
+            NodeStatus.SKIPPED,
+            NodeStatus.NOT_STARTED,
+        ):
             these = [names[i] for i, x in enumerate(st) if x is s]
             if these:
                 lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
@@ -275,9 +315,26 @@ class RunResult(Mapping[str, Any]):
 _WHY = {
     NodeStatus.FAILED: "failed",
     NodeStatus.CANCELLED: "was cancelled",
+    NodeStatus.RUNNING: "is still running",
     NodeStatus.SKIPPED: "was skipped (a dependency failed)",
     NodeStatus.NOT_STARTED: "never started (the run stopped first)",
 }
+
+
+def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
+    """``Type: message`` of the first ``limit`` exceptions inside ``group``, however nested."""
+    out: list[str] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(reversed(e.exceptions))
+        elif len(out) == limit:
+            out.append("...")
+            break
+        else:
+            out.append(f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__)
+    return out
 
 
 def _short(names: list[str], limit: int = 10) -> str:
@@ -293,7 +350,10 @@ def _chain(e: BaseException) -> str:
         if parts and isinstance(cur, trio.Cancelled):  # how a timeout works, not a cause
             break
         seen.add(id(cur))
-        parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
+        part = f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__
+        if isinstance(cur, BaseExceptionGroup):  # name what is inside, not only the group
+            part += " [" + "; ".join(_leaf_texts(cur)) + "]"
+        parts.append(part)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
     return " <- caused by ".join(parts)
 
@@ -324,3 +384,51 @@ class RunFailed(DAGError):
     def errors(self) -> dict[str, BaseException]:
         """The exception of each failed node, by node name."""
         return self.result.errors
+
+
+class RunInterrupted(BaseException):
+    """:class:`KeyboardInterrupt` or :class:`SystemExit` stopped a run.
+
+    It is never raised as itself but as a subclass that is also the original
+    type, so ``except KeyboardInterrupt`` still catches it, the interpreter
+    treats it as before, and ``sys.exit(3)`` in a node still exits the
+    process with status 3 (``.code`` is kept). It comes out bare under every
+    strategy (never inside an exception group), from ``run``, ``resume`` and
+    ``run_sync``, with the original exception (or the group that held it) as
+    ``__cause__``.
+
+    Attributes:
+        result: the partial :class:`~trio_dag.RunResult`, with status
+            ``"interrupted"``.
+    """
+
+    result: RunResult
+
+    @staticmethod
+    def _wrap(original: BaseException, result: RunResult) -> RunInterrupted:
+        """The ``RunInterrupted`` to raise for ``original`` (a KeyboardInterrupt or SystemExit)."""
+        cls: type[RunInterrupted] = (
+            _SystemExitInterrupted if isinstance(original, SystemExit) else _KeyboardInterrupted
+        )
+        exc = cls(*original.args)
+        exc.result = result
+        exc.add_note(result.report())
+        return exc
+
+
+class _KeyboardInterrupted(RunInterrupted, KeyboardInterrupt):
+    """A :class:`RunInterrupted` that is a :class:`KeyboardInterrupt`."""
+
+
+class _SystemExitInterrupted(RunInterrupted, SystemExit):
+    """A :class:`RunInterrupted` that is a :class:`SystemExit` (``.code`` kept)."""
+
+
+def _name(cls: Any, qualname: str) -> None:
+    """Name a raised-only subclass for tracebacks: ``trio_dag.RunInterrupted.SystemExit``."""
+    cls.__qualname__ = qualname
+    cls.__module__ = "trio_dag"
+
+
+_name(_KeyboardInterrupted, "RunInterrupted.KeyboardInterrupt")
+_name(_SystemExitInterrupted, "RunInterrupted.SystemExit")
