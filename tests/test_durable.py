@@ -8,6 +8,7 @@ worker threads, which an autojump clock would skip past), each under
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 import threading
 from collections import Counter
@@ -393,3 +394,34 @@ def test_no_dependent_starts_before_its_dependencies_are_committed(
     store.close()
     assert violations == []
     assert committed == {f"n{i}" for i in range(len(deps))}
+
+
+async def test_run_handles_count_restored_and_cached_nodes_as_done(store: td.SQLiteStore) -> None:
+    D = _dag(DIAMOND, cached=("b",))
+    with trio.fail_after(LIMIT):
+        await D.run({"x": 1}, store=store, run_key="k")
+        async with D.start({"x": 1}, store=store, run_key="k") as run:
+            again = await run.wait()
+        assert run.progress.done == 4
+        assert set(again.statuses.values()) == {td.NodeStatus.RESTORED}
+        async with D.start({"x": 1}, store=store, run_key="k2") as run:
+            other = await run.wait()
+        assert run.progress.done == 4
+        assert other.statuses["b"] is td.NodeStatus.CACHED
+
+
+async def test_a_restored_result_pickles_with_its_statuses(store: td.SQLiteStore) -> None:
+    with trio.fail_after(LIMIT):
+        await Pickled.run({"x": 1}, store=store, run_key="k")
+        again = await Pickled.run({"x": 1}, store=store, run_key="k")
+    copy = pickle.loads(pickle.dumps(again))
+    assert copy.statuses == again.statuses
+    assert copy.nodes_with("restored") == ("a", "b")
+    assert dict(copy) == dict(again)
+
+
+async def _pa(x: Any) -> Any:
+    return x + 1
+
+
+Pickled = td.DAG.from_nodes("Pickled", [td.Node("a", _pa, ["x"]), td.Node("b", _pa, ["a"])], ["x"])
