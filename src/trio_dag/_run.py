@@ -14,6 +14,7 @@ The run is one object whose class is cut along its concepts: ``_state.py``
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,10 @@ import trio
 
 from ._context import _current_run
 from ._durable import Journal
+from ._exceptions import ResourceError
 from ._maps import MapPool
 from ._options import RunOptions
+from ._resources import Resources, hold
 from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
 
 if TYPE_CHECKING:
@@ -118,6 +121,8 @@ class _Run(MapPool):
     # ------------------------------------------------------------ the run
 
     async def go(self, deadline: float | None) -> RunResult:
+        if self.resources is None and self.graph.resources:  # a run of its own: hold them
+            return await hold(self.graph, functools.partial(self._go_holding, deadline))
         token = _current_run.set(self)
         escaped: BaseException | None = None
         try:
@@ -169,6 +174,10 @@ class _Run(MapPool):
             raise RunFailed(result) from cause
         finally:
             del cause, errs
+
+    async def _go_holding(self, deadline: float | None, table: Resources) -> RunResult:
+        self.resources = table
+        return await self.go(deadline)
 
     def _result(self, escaped: BaseException | None) -> RunResult:
         """The run's result (complete or partial), however the run ended."""
@@ -268,11 +277,22 @@ class _Run(MapPool):
                 finally:
                     if slots is not None:
                         slots.release()
-            elif self.maps[i] is not None:
-                self.start[i] = self.now()
-                v = await self._map(i, args)
             else:
-                v = await self._attempts(i, args, self.level_restarts)
+                if self.needs[i] is not None:  # resources: entered before the node starts
+                    try:
+                        args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
+                    except ResourceError as exc:
+                        self.start[i] = self.now()
+                        if emit:
+                            emit("node_started", self.names[i], 1)
+                            emit("node_failed", self.names[i], exc, 1, False)
+                        self._failed(i, exc)
+                        return
+                if self.maps[i] is not None:
+                    self.start[i] = self.now()
+                    v = await self._map(i, args)
+                else:
+                    v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (plain or self.maps[i] is not None):
                 emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)

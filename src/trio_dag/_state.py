@@ -16,6 +16,7 @@ import trio
 from ._exceptions import NodeCancelled
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
 from ._options import RunOptions
+from ._resources import Resources
 from ._result import MISSING, NodeStatus, RunResult
 from ._strategies import Parallel, Sequential
 from ._supervise import RestartIntensity
@@ -44,14 +45,21 @@ class RunState:
         partial: RunResult | None,
         options: RunOptions,
         slots: trio.Semaphore | None = None,
+        resources: Resources | None = None,
     ) -> None:
-        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
+        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream),
+        ``resources`` one resource table (a stream enters each resource once)."""
         strategy = options.strategy
         supervisor = options.supervisor
         default_policy = options.retry
         instruments = options.instruments
         n = len(graph.nodes)
         self.graph = graph
+        self.options = options
+        self.partial = partial  # what DAG.as_node's inner runs resume from, on resume
+        self.resources = resources  # a run of its own makes its table in go()
+        self.needs = graph._needs
+        self.takes_slot = graph._takes_slot
         self.names = graph.nodes
         self.run_id = secrets.token_hex(6)
         self.fns = graph._fns
@@ -176,14 +184,18 @@ class RunState:
         self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
-        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
-            return  # a level restart cancelled node i as it failed: the restart reruns it
+        if self._cancelled_by_restart(i):
+            return  # node i failed as a level restart cancelled it: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
             self.scope.cancel()
+
+    def _cancelled_by_restart(self, i: int) -> bool:
+        """Whether a level restart cancelled node ``i``'s running task (and reruns it)."""
+        return self.level_restarts and not self.sequential and self.node_scopes[i] is None
 
     async def _wait_slot(self, slots: trio.Semaphore) -> None:
         """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.

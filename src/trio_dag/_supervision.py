@@ -39,7 +39,7 @@ class Supervision(RunState):
         """Attempts of node ``i`` (or of its map element ``index``) as its policy allows."""
         policy = self.policies[i]
         timeout = self.timeouts[i]
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         own = self.maps[i] is None  # not a map element
         emit = self.node_emit if own else self.element_emit
         name = self.names[i]
@@ -145,6 +145,8 @@ class Supervision(RunState):
                 self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
+        if self.stopped:  # a failed map node is unwinding: the run stops, nothing restarts
+            await trio.sleep_forever()
         restart = members if one_for_all else members[pos:]
         generation, scopes = self.generation, self.node_scopes
         for q in restart:
