@@ -12,7 +12,7 @@ import pickle
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,9 @@ def _reset() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> td.SQLiteStore:
+def store(tmp_path: Path) -> Iterator[td.SQLiteStore]:
     s = td.SQLiteStore(tmp_path / "runs.db")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
