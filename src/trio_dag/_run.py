@@ -27,6 +27,7 @@ from ._maps import MapPool
 from ._options import RunOptions
 from ._resources import Resources, hold
 from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._state import _only_cancelled
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -274,6 +275,10 @@ class _Run(MapPool):
                     if emit:
                         emit("node_started", self.names[i], 1)
                     v = await self.fns[i](*args)
+                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
+                    if emit and _only_cancelled(exc):  # the attempt began: not a slot wait
+                        self._cancelled_event(i, 1)
+                    raise
                 finally:
                     if slots is not None:
                         slots.release()
@@ -295,15 +300,18 @@ class _Run(MapPool):
                     v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (plain or self.maps[i] is not None):
-                emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+                if self._cancelled_by_restart(i):  # it failed as a restart cancelled it
+                    self._cancelled_event(i, self._told_attempt(i))
+                else:
+                    emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
             return
         except trio.Cancelled as exc:  # costs nothing unless raised
-            if self._stray(i, exc, plain):
+            if self._stray(i, exc):
                 return
             raise
         except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-            if self._group_ended(i, group, plain):
+            if self._group_ended(i, group):
                 return
             raise
         self.end[i] = t = self.now()
@@ -393,7 +401,7 @@ class _Run(MapPool):
                     self.restored[j] = NodeStatus.CACHED
                     done.append(j)
 
-    def _stray(self, i: int, exc: BaseException, plain: bool) -> bool:
+    def _stray(self, i: int, exc: BaseException) -> bool:
         """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.
 
         Cancelled while the node's task is being cancelled (run stop, deadline,
@@ -403,14 +411,15 @@ class _Run(MapPool):
         without a node's value.
         """
         if trio.current_effective_deadline() == -math.inf:
-            emit = self.node_emit
-            if emit and (plain or self.maps[i] is not None):  # _attempts tells its own
-                emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+            # A map node's end; plain and supervised nodes tell theirs where the body
+            # is awaited (_cancelled_event), so a node waiting for a slot tells nothing.
+            if self.node_emit and self.maps[i] is not None:
+                self.node_emit("node_cancelled", self.names[i], 1)  # as its node_started
             return False
         self._failed_event(i, self._stray_error(i, exc))
         return True
 
-    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException], plain: bool) -> bool:
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
         """A group that is not an Exception ended node ``i``: whether it is handled here.
 
         A group holding KeyboardInterrupt, SystemExit or another non-Exception
@@ -424,7 +433,7 @@ class _Run(MapPool):
         if rest is not None and rest.split(trio.Cancelled)[1] is not None:
             return False
         if errors is None:
-            return self._stray(i, group, plain)
+            return self._stray(i, group)
         if (
             self.level_restarts
             and not self.scope.cancel_called
@@ -432,17 +441,10 @@ class _Run(MapPool):
         ):
             self.last[i] = errors  # superseded by a restart (or cancelled from outside)
             if self.node_emit:
-                self.node_emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+                self.node_emit("node_cancelled", self.names[i], self._told_attempt(i))
             return True
         self._failed_event(i, errors)
         return True
-
-
-def _only_cancelled(exc: BaseException) -> bool:
-    """Whether ``exc`` is trio.Cancelled or a group of nothing else."""
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
-    return isinstance(exc, trio.Cancelled)
 
 
 def _interrupt(exc: BaseException) -> BaseException | None:
