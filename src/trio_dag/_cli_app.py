@@ -18,18 +18,17 @@ from typing import Any, cast
 
 import click
 import rich.console
-import rich.table
-import rich.text
 import trio
 
 from ._cli_load import BadInput, load_dag, make_strategy, parse_inputs
+from ._cli_output import EventLines, print_outputs, print_summary, result_json
 from ._dag import DAG
 from ._demo import SalesReport
 from ._exceptions import DAGError
 from ._graph import NO_DEFAULT
 from ._handle import RunHandle
 from ._instrument import Instrument
-from ._result import NodeStatus, RunFailed, RunResult, RunStatus
+from ._result import RunFailed, RunResult, RunStatus
 from ._strategies import Parallel, Sequential, Strategy
 from .instruments import ChromeTrace, ProgressDisplay, Timeline
 from .interop import wfformat
@@ -38,36 +37,8 @@ __all__ = ["cli", "run_cli"]
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-TABLE_ROWS = 30  # the summary table shows at most this many nodes
-
 
 # ---------------------------------------------------------------- running
-
-
-class _Lines(Instrument):
-    """One line per node event, for logs (when the output is not a terminal)."""
-
-    def __init__(self, console: rich.console.Console) -> None:
-        self.console = console
-        self.t0 = 0.0
-
-    def _say(self, text: str) -> None:
-        self.console.print(f"[{trio.current_time() - self.t0:8.3f}s] {text}", highlight=False)
-
-    def run_started(self, dag: str, run_id: str) -> None:
-        self.t0 = trio.current_time()
-        self._say(f"run {run_id} of DAG {dag} started")
-
-    def node_started(self, node: str, attempt: int) -> None:
-        again = f" (attempt {attempt})" if attempt > 1 else ""
-        self._say(f"started  {node}{again}")
-
-    def node_finished(self, node: str, elapsed: float) -> None:
-        self._say(f"done     {node} in {elapsed:.3f}s")
-
-    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
-        then = "will retry" if will_retry else "gave up"
-        self._say(f"FAILED   {node} attempt {attempt}: {type(error).__name__}: {error}; {then}")
 
 
 @contextlib.contextmanager
@@ -144,7 +115,7 @@ def execute(
         display = ProgressDisplay(shown)
         instruments.append(display)
     elif progress and lines:
-        instruments.append(_Lines(err))
+        instruments.append(EventLines(err))
     finishers = _observers(trace, timeline, instruments)
     options: dict[str, Any] = {"instruments": instruments}
     if strategy is not None:
@@ -194,13 +165,13 @@ def execute(
         return EXIT_INTERRUPTED
     for finish in finishers:
         finish(err)
-    _summary(result, elapsed, shown)
+    print_summary(result, elapsed, shown)
     if after is not None:
         after(result, elapsed, shown)
     if as_json:
-        out.print_json(json.dumps(_as_json(result), default=repr))
+        out.print_json(json.dumps(result_json(result), default=repr))
     elif result.ok and outputs:
-        _print_outputs(result, out)
+        print_outputs(result, out)
     if not result.ok:
         err.print(result.report(), highlight=False)
     if result.status in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
@@ -229,67 +200,6 @@ def _observers(
 
         finishers.append(draw)
     return finishers
-
-
-def _summary(result: RunResult, took: float, console: rich.console.Console) -> None:
-    g = result.graph
-    t0 = min((t for n in g.nodes if (t := result.started_at(n)) is not None), default=0.0)
-    table = rich.table.Table(
-        title=f"run {result.run_id} of DAG {g.name}: {result.status.value} ({took:.3f}s)",
-        title_justify="left",
-    )
-    for col in ("node", "status", "attempts", "started", "took"):
-        table.add_column(
-            col, justify="right" if col in ("attempts", "started", "took") else "left"
-        )
-    statuses = result.statuses
-    order = sorted(
-        g.nodes, key=lambda n: (result.started_at(n) is None, result.started_at(n) or 0.0)
-    )
-    style = {NodeStatus.COMPLETED: "green", NodeStatus.FAILED: "red"}
-    for name in order[:TABLE_ROWS]:
-        st = statuses[name]
-        start = result.started_at(name)
-        dur = result.duration(name)
-        table.add_row(
-            name,
-            rich.text.Text(st.value.replace("_", " "), style=style.get(st, "yellow")),
-            str(result.attempts(name)),
-            "" if start is None else f"{start - t0:.3f}s",
-            "" if dur is None else f"{dur:.3f}s",
-        )
-    console.print(table)
-    if len(order) > TABLE_ROWS:
-        console.print(f"... and {len(order) - TABLE_ROWS} more nodes (--json shows every one)")
-
-
-def _print_outputs(result: RunResult, console: rich.console.Console) -> None:
-    """The values of the final nodes (those nothing depends on)."""
-    g = result.graph
-    finals = [n for n in g.nodes if not g.dependents(n)]
-    console.print("results:")
-    for name in finals[:TABLE_ROWS]:
-        console.print(f"  {name} = {_short(repr(result[name]))}", highlight=False, markup=False)
-    if len(finals) > TABLE_ROWS:
-        console.print(f"  ... and {len(finals) - TABLE_ROWS} more (--json shows every one)")
-
-
-def _short(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _as_json(result: RunResult) -> dict[str, Any]:
-    return {
-        "dag": result.graph.name,
-        "run_id": result.run_id,
-        "status": result.status.value,
-        "results": dict(result),
-        "errors": {
-            n: f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            for n, e in result.errors.items()
-        },
-        "statuses": {n: s.value for n, s in result.statuses.items()},
-    }
 
 
 # ---------------------------------------------------------------- commands
