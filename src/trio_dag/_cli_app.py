@@ -8,7 +8,8 @@ options, 130 interrupted (Ctrl-C; the partial report is printed).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 import rich.console
@@ -21,14 +22,17 @@ from ._exceptions import DAGError
 from ._graph import NO_DEFAULT
 from ._instrument import Instrument
 from ._result import RunResult
-from ._strategies import Parallel, Sequential
 from .interop import wfformat
 
 __all__ = ["cli", "run_cli"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_SCHEDULES = ["eager", "levels", "sequential"]  # the choices of --strategy
+
 _STRATEGY = click.option(
     "--strategy",
-    type=click.Choice(["eager", "levels", "sequential"]),
+    type=click.Choice(_SCHEDULES),
     default=None,
     help="How to schedule the nodes. Default: the DAG's own (eager, or levels when "
     "its supervisor restarts levels).",
@@ -65,6 +69,14 @@ _NO_PROGRESS = click.option(
     is_flag=True,
     help="Show nothing while the run goes (no progress bar, no event lines).",
 )
+
+
+def _run_options(command: _F) -> _F:
+    """Add the options ``run`` and ``replay`` share, in this order in their help."""
+    for option in reversed((_STRATEGY, _MAX, _TRACE, _TIMELINE, _JSON, _NO_PROGRESS)):
+        command = option(command)
+    return command
+
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -104,12 +116,7 @@ def cli() -> None:
     metavar="FILE.json",
     help="Input values from a JSON object; -i values override them.",
 )
-@_STRATEGY
-@_MAX
-@_TRACE
-@_TIMELINE
-@_JSON
-@_NO_PROGRESS
+@_run_options
 def run(
     target: str,
     pairs: tuple[str, ...],
@@ -200,12 +207,7 @@ def validate(target: str) -> int:
     show_default=True,
     help="Multiply every task's recorded runtime by this (0: measure the engine alone).",
 )
-@_STRATEGY
-@_MAX
-@_TRACE
-@_TIMELINE
-@_JSON
-@_NO_PROGRESS
+@_run_options
 def replay(
     workflow: str,
     virtual: bool,
@@ -260,7 +262,7 @@ def replay(
 @cli.command(context_settings=_CONTEXT)
 @click.option(
     "--strategy",
-    type=click.Choice(["eager", "levels", "sequential"]),
+    type=click.Choice(_SCHEDULES),
     default="eager",
     show_default=True,
     help="How to schedule the nodes.",
@@ -268,11 +270,7 @@ def replay(
 def demo(strategy: str) -> int:
     """Run the demo workflow (a nightly sales report) and show what happened."""
 
-    strat = (
-        Sequential()
-        if strategy == "sequential"
-        else Parallel(schedule="levels" if strategy == "levels" else "eager")
-    )
+    strat = make_strategy(SalesReport, strategy, None)
     g = SalesReport.graph
     click.echo(f"DAG {g.name}: {len(g.nodes)} nodes, inputs {', '.join(g.inputs)}")
     for k, level in enumerate(g.levels):
