@@ -13,14 +13,13 @@ from typing import Any, TypeVar
 
 import click
 import rich.console
-import trio
 
 from ._cli_load import BadInput, load_dag, make_strategy, parse_inputs
+from ._cli_output import EventLines
 from ._cli_run import EXIT_INTERRUPTED, execute
 from ._demo import SalesReport
 from ._exceptions import DAGError
 from ._graph import NO_DEFAULT
-from ._instrument import Instrument
 from ._result import RunResult
 from .interop import wfformat
 
@@ -276,7 +275,9 @@ def demo(strategy: str) -> int:
     for k, level in enumerate(g.levels):
         click.echo(f"  level {k}: {', '.join(level)}")
     click.echo(f"strategy: {strat!r}\n")
-    result: RunResult = SalesReport.run_sync(strategy=strat, instruments=[_Printer()], seed=0)
+    result: RunResult = SalesReport.run_sync(
+        strategy=strat, instruments=[EventLines(click.echo)], seed=0
+    )
     click.echo("\nnode           started  took     attempts")
     t0 = min(t for n in g.nodes if (t := result.started_at(n)) is not None)
     for n in sorted(g.nodes, key=lambda n: result.started_at(n) or 0.0):
@@ -288,31 +289,6 @@ def demo(strategy: str) -> int:
     for n in g.order:
         click.echo(f"  {n} = {result[n]!r:.100}")
     return 0
-
-
-class _Printer(Instrument):
-    """Prints each event of the demo as it happens, with the time since the run began."""
-
-    def __init__(self) -> None:
-        self.t0 = 0.0
-
-    def _t(self) -> str:
-        return f"[{trio.current_time() - self.t0:6.3f}s]"
-
-    def run_started(self, dag: str, run_id: str) -> None:
-        self.t0 = trio.current_time()
-        click.echo(f"{self._t()} run {run_id} of {dag} started")
-
-    def node_started(self, node: str, attempt: int) -> None:
-        again = f" (attempt {attempt})" if attempt > 1 else ""
-        click.echo(f"{self._t()}   start  {node}{again}")
-
-    def node_finished(self, node: str, elapsed: float) -> None:
-        click.echo(f"{self._t()}   done   {node}  ({elapsed * 1000:.0f} ms)")
-
-    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
-        then = "will retry" if will_retry else "gave up"
-        click.echo(f"{self._t()}   FAILED {node} attempt {attempt}: {error!r}; {then}")
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ messages appear as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import rich.console
@@ -22,14 +23,21 @@ TABLE_ROWS = 30  # the summary table shows at most this many nodes
 
 
 class EventLines(Instrument):
-    """One line per node event, for logs (when the output is not a terminal)."""
+    """One line per node event, with the time since the run began.
 
-    def __init__(self, console: rich.console.Console) -> None:
-        self.console = console
+    ``trio-dag run`` writes them to stderr when the output is not a terminal
+    (for logs); ``trio-dag demo`` writes them to stdout.
+
+    Args:
+        say: Prints one line.
+    """
+
+    def __init__(self, say: Callable[[str], object]) -> None:
+        self.say = say
         self.t0 = 0.0
 
     def _say(self, text: str) -> None:
-        self.console.print(f"[{trio.current_time() - self.t0:8.3f}s] {text}", highlight=False)
+        self.say(f"[{trio.current_time() - self.t0:8.3f}s] {text}")
 
     def run_started(self, dag: str, run_id: str) -> None:
         self.t0 = trio.current_time()

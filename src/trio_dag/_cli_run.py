@@ -111,7 +111,7 @@ def execute(
         display = ProgressDisplay(shown)
         instruments.append(display)
     elif progress and lines:
-        instruments.append(EventLines(err))
+        instruments.append(EventLines(err.print))  # err prints without markup
     finishers = _observers(trace, timeline, instruments)
     options: dict[str, Any] = {"instruments": instruments}
     if strategy is not None:
