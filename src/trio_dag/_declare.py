@@ -99,7 +99,7 @@ def get(name: str) -> Any:
 
 # ------------------------------------------------------------------ nodes
 
-OPTIONS = ("retry", "timeout", "map_over", "on_element_failure", "after")
+OPTIONS = ("retry", "timeout", "map_over", "cache", "version", "on_element_failure", "after")
 """The options a node takes (checked when the DAG is defined)."""
 
 P = ParamSpec("P")
@@ -206,6 +206,8 @@ def node(
     on_element_failure: Literal["fail", "collect"] = "fail",
     retry: RetryPolicy | int | None = None,
     timeout: float | None = None,
+    cache: bool = False,
+    version: str | None = None,
     after: Iterable[str] = (),
 ) -> MapNodeDecorator: ...
 @overload
@@ -214,6 +216,8 @@ def node(
     retry: RetryPolicy | int | None = None,
     timeout: float | None = None,
     map_over: None = None,
+    cache: bool = False,
+    version: str | None = None,
     after: Iterable[str] = (),
 ) -> NodeDecorator: ...
 def node(
@@ -241,6 +245,11 @@ def node(
         map_over: the parameter to map over: the function runs once per
             element of that dependency's value, and the node's value is the
             list of results in input order.
+        cache: in a run with a ``store``, reuse the value stored for the same
+            key (DAG and node name, code version, the data versions of its
+            dependencies) instead of running the body; see :doc:`durability`.
+        version: the node's code version, instead of the hash of its code:
+            change it to invalidate the node's cache entries and journal records.
         on_element_failure: for a map node, what a failed element does:
             ``"fail"`` (the default) fails the node, keeping the elements that
             completed for ``resume``; ``"collect"`` completes the node with
@@ -286,6 +295,8 @@ class Node:
         timeout: as for :func:`node`.
         map_over: what to map over, as for :func:`node`: one of ``deps``
             (with keyword ``deps``, the parameter's name or the dependency's).
+        cache: as for :func:`node`.
+        version: as for :func:`node`.
         on_element_failure: as for :func:`node`.
     """
 
@@ -301,6 +312,8 @@ class Node:
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
         map_over: str | None = None,
+        cache: bool = False,
+        version: str | None = None,
         on_element_failure: Literal["fail", "collect"] | None = None,
     ) -> None:
         self.name = name
@@ -312,16 +325,15 @@ class Node:
         else:
             self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
         self.after = after  # checked with the other options, as the DAG is defined
-        self.options = {
-            k: v
-            for k, v in (
-                ("retry", retry),
-                ("timeout", timeout),
-                ("map_over", map_over),
-                ("on_element_failure", on_element_failure),
-            )
-            if v is not None
-        }
+        given = (
+            ("retry", retry),
+            ("timeout", timeout),
+            ("map_over", map_over),
+            ("cache", None if cache is False else cache),
+            ("version", version),
+            ("on_element_failure", on_element_failure),
+        )
+        self.options = {k: v for k, v in given if v is not None}
 
     def __repr__(self) -> str:
         deps: object = self.deps
