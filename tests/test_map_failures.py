@@ -4,6 +4,7 @@ without a value. All in virtual time."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -428,3 +429,36 @@ async def test_completed_elements_of_complete_and_plain_nodes() -> None:
     assert result.element_errors("total") == ()
     with pytest.raises(KeyError, match="did you mean 'each'"):
         result.element_errors("eachh")
+
+
+PICKLED_BAD = {2}
+PICKLED_CALLS: list[int] = []
+
+
+class Pickled(td.DAG):
+    rows = td.input()
+
+    @td.node(map_over="rows")
+    async def parsed(rows: int) -> int:
+        PICKLED_CALLS.append(rows)
+        await trio.sleep(rows)
+        if rows in PICKLED_BAD:
+            raise ValueError(f"bad row {rows}")
+        return rows * 10
+
+
+async def test_a_pickled_partial_result_keeps_its_element_outcomes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    PICKLED_CALLS.clear()
+    with trio.fail_after(100), pytest.raises(td.RunFailed) as info:
+        await Pickled.run({"rows": [1, 2, 3]})
+    copy = pickle.loads(pickle.dumps(info.value.result))
+    assert copy.completed_elements("parsed") == {0: 10}
+    assert [(e.index, str(e.error)) for e in copy.element_errors("parsed")] == [(1, "bad row 2")]
+    PICKLED_BAD.clear()
+    PICKLED_CALLS.clear()
+    with trio.fail_after(100):
+        result = await Pickled.resume(copy)
+    assert result["parsed"] == [10, 20, 30]
+    assert sorted(PICKLED_CALLS) == [2, 3]
