@@ -309,7 +309,7 @@ class DAG(metaclass=DAGMeta):
     def start(
         cls, inputs: Mapping[str, Any] | None = None, **run_options: Any
     ) -> AbstractAsyncContextManager[RunHandle]:
-        """Start a run in the background: ``async with Dag.start(inputs) as run:``.
+        """Start a run in the background: ``async with Report.start(inputs) as run:``.
 
         The block gets a :class:`~trio_dag.RunHandle` once the run has started
         (bad inputs or options raise on entry, before any node runs). Leaving

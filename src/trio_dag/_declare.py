@@ -169,7 +169,9 @@ class Node:
     so one function object can serve 100,000 generated nodes.
 
     Args:
-        name: the node's name (any non-empty string).
+        name: the node's name: any non-empty string (not only identifiers),
+            except the names of the DAG class's own API (``run``, ``graph``,
+            ...), which are refused.
         fn: the async callable.
         deps: names of nodes or inputs it depends on.
         retry: as for :func:`node`.
