@@ -48,7 +48,7 @@ class MapPool(Supervision):
         n = len(items)
         results: list[Any] = [None] * n
         errors: list[Exception] = []
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         supervised = self.policies[i] is not None or self.timeouts[i] is not None
         fn = self.fns[i]
         emit, now = self.element_emit, self.now

@@ -8,14 +8,13 @@ decides when to give up on the whole run (:meth:`Supervision._escalates`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import trio
 
 from ._context import _current_attempt
-from ._state import RunState
+from ._state import RunState, _only_cancelled
 
 __all__ = ["Supervision"]
 
@@ -39,7 +38,7 @@ class Supervision(RunState):
         """Attempts of node ``i`` (or of its map element ``index``) as its policy allows."""
         policy = self.policies[i]
         timeout = self.timeouts[i]
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         own = self.maps[i] is None  # not a map element
         emit = self.node_emit if own else self.element_emit
         name = self.names[i]
@@ -79,6 +78,10 @@ class Supervision(RunState):
                         return await self.fns[i](*args)
                     with trio.fail_after(timeout):
                         return await self.fns[i](*args)
+                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
+                    if own and emit and _only_cancelled(exc):  # not stray: see _node
+                        self._cancelled_event(i, attempt)
+                    raise
                 finally:
                     if slots is not None:
                         slots.release()
@@ -86,6 +89,8 @@ class Supervision(RunState):
                 if level_restart and self.generation[i] != gen:
                     # A level restart cancelled this attempt as it failed (its scope is
                     # cancelled): the restart runs the node again; end as cancelled.
+                    if own and emit:
+                        self._cancelled_event(i, attempt)
                     await trio.lowlevel.checkpoint()
                 again = policy is not None and policy.should_retry(exc, attempt)
                 if again and self._escalates():
@@ -99,10 +104,6 @@ class Supervision(RunState):
                     raise
                 self.last[i] = exc  # kept if the run stops before the retry ends
                 delay = policy.delay(attempt, self.rng)  # type: ignore[union-attr]
-            except trio.Cancelled:
-                if emit and own and trio.current_effective_deadline() == -math.inf:
-                    emit("node_cancelled", name, attempt)  # not stray: see _node
-                raise
             finally:
                 if token is not None:
                     _current_attempt.reset(token)
