@@ -48,6 +48,8 @@ PYTHON: list[tuple[str, str, str]] = [
     ("concurrent.futures.ProcessPoolExecutor", "py:class", "library/concurrent.futures.html#$"),
     ("concurrent.futures.ThreadPoolExecutor", "py:class", "library/concurrent.futures.html#$"),
     ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html#$"),
+    ("contextlib.asynccontextmanager", "py:function", "library/contextlib.html#$"),
+    ("contextlib.AsyncExitStack", "py:class", "library/contextlib.html#$"),
     ("contextvars.ContextVar", "py:class", "library/contextvars.html#$"),
     ("enum.Enum", "py:class", "library/enum.html#$"),
     ("enum.StrEnum", "py:class", "library/enum.html#$"),

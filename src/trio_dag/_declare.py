@@ -40,7 +40,25 @@ __all__ = [
 
 @final
 class Input:
-    """A declared run input; create with :func:`trio_dag.input`."""
+    """A declared run input; create with :func:`trio_dag.input`.
+
+    It stays in the class body as the attribute it was declared as:
+
+    >>> import trio_dag as td
+    >>> class Greeting(td.DAG):
+    ...     who = td.input()
+    ...     punctuation = td.input(default="!")
+    ...
+    ...     @td.node
+    ...     async def text(who, punctuation):
+    ...         return f"hello, {who}{punctuation}"
+    >>> Greeting.who.required, Greeting.punctuation.required
+    (True, False)
+    >>> Greeting.punctuation
+    trio_dag.input(default='!')
+    >>> Greeting.run_sync({"who": "ann"})["text"]
+    'hello, ann!'
+    """
 
     __slots__ = ("default", "name")
 
@@ -105,7 +123,21 @@ class NodeFunction:
     """A node of the class DSL: the async function plus its options.
 
     It stays callable as the plain async function, so a node can be unit
-    tested on its own: ``await Pipeline.summary(users=..., orders=...)``.
+    tested on its own, its dependencies passed as arguments:
+
+    >>> import trio, trio_dag as td
+    >>> class Shop(td.DAG):
+    ...     prices = td.input()
+    ...
+    ...     @td.node(timeout=5.0)
+    ...     async def total(prices):
+    ...         return sum(prices)
+    >>> Shop.total
+    <trio_dag node 'Shop.total'>
+    >>> trio.run(Shop.total, [1.5, 2.5])
+    4.0
+    >>> Shop.total.options
+    {'timeout': 5.0}
     """
 
     __slots__ = ("__dict__", "__wrapped__", "fn", "options")

@@ -25,7 +25,29 @@ MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"}
 
 
 class NodeStatus(enum.StrEnum):
-    """What became of one node in a run."""
+    """What became of one node in a run.
+
+    >>> import trio_dag as td
+    >>> class Chain(td.DAG):
+    ...     @td.node
+    ...     async def a():
+    ...         raise ValueError("no")
+    ...
+    ...     @td.node
+    ...     async def b(a):
+    ...         return a
+    ...
+    ...     @td.node
+    ...     async def c():
+    ...         return "c"
+    >>> try:
+    ...     Chain.run_sync(on_failure="continue")
+    ... except td.RunFailed as exc:
+    ...     print(exc.result.status, [str(s) for s in exc.result.statuses.values()])
+    failed ['failed', 'skipped', 'completed']
+    >>> td.NodeStatus.SKIPPED == "skipped"
+    True
+    """
 
     COMPLETED = "completed"
     """It returned a value."""
@@ -43,7 +65,21 @@ class NodeStatus(enum.StrEnum):
 
 
 class RunStatus(enum.StrEnum):
-    """How a run ended."""
+    """How a run ended: :attr:`RunResult.status <trio_dag.RunResult.status>`.
+
+    It is a ``str`` enum, so it compares equal to its value:
+
+    >>> import trio, trio_dag as td
+    >>> class Nap(td.DAG):
+    ...     @td.node
+    ...     async def nap():
+    ...         await trio.sleep(10)
+    >>> try:
+    ...     Nap.run_sync(deadline=0.01)
+    ... except td.RunFailed as exc:
+    ...     print(repr(exc.result.status), exc.result.status == "timed_out")
+    <RunStatus.TIMED_OUT: 'timed_out'> True
+    """
 
     COMPLETED = "completed"
     """Every node completed."""
@@ -348,6 +384,17 @@ class RunInterrupted(BaseException):
     strategy (never inside an exception group), from ``run``, ``resume`` and
     ``run_sync``, with the original exception (or the group that held it) as
     ``__cause__``.
+
+    >>> import trio_dag as td
+    >>> class Quit(td.DAG):
+    ...     @td.node
+    ...     async def stop():
+    ...         raise SystemExit(3)
+    >>> try:
+    ...     Quit.run_sync()
+    ... except SystemExit as exc:
+    ...     print(isinstance(exc, td.RunInterrupted), exc.code, exc.result.status)
+    True 3 interrupted
 
     Attributes:
         result: the partial :class:`~trio_dag.RunResult`, with status
