@@ -26,6 +26,8 @@ from ._exceptions import MapError as MapError
 from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import ResourceError as ResourceError
 from ._exceptions import SerializationError as SerializationError
+from ._exceptions import StoreError as StoreError
+from ._exceptions import StoreWarning as StoreWarning
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._handle import Progress as Progress
@@ -42,6 +44,8 @@ from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
+from ._serialize import Serializer as Serializer
+from ._store import SQLiteStore as SQLiteStore
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults
@@ -80,8 +84,12 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "RunStatus",
+    "SQLiteStore",
     "Sequential",
     "SerializationError",
+    "Serializer",
+    "StoreError",
+    "StoreWarning",
     "StreamResults",
     "Supervisor",
     "UnknownDependencyError",

@@ -11,6 +11,7 @@ to the runtime.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal
@@ -28,6 +29,7 @@ from ._result import RunResult
 from ._retry import RetryPolicy
 from ._run import execute
 from ._specs import check_name, spec_from_function, specs_from_nodes
+from ._store import SQLiteStore
 from ._strategies import Strategy
 from ._stream import StreamResults, open_stream, open_stream_holding
 from ._subrun import opaque_node
@@ -82,6 +84,7 @@ class DAGMeta(type):
         if compiled is not None:  # from_nodes(): the graph is compiled already
             cls.graph = compiled  # type: ignore[attr-defined]
             cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
+            compiled._owner = (cls.__module__, cls.__qualname__)
             return cls
         nodes: dict[str, NodeFunction] = {}
         inputs: dict[str, Input] = {}
@@ -136,7 +139,9 @@ class DAGMeta(type):
         cls._dsl_inputs = inputs  # type: ignore[attr-defined]
         cls._dsl_includes = includes  # type: ignore[attr-defined]
         cls._dsl_resources = resources  # type: ignore[attr-defined]
-        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)  # type: ignore[attr-defined]
+        graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)
+        graph._owner = (cls.__module__, cls.__qualname__)  # results pickle by this reference
+        cls.graph = graph  # type: ignore[attr-defined]
         return cls
 
     def __init__(
@@ -279,7 +284,10 @@ class DAG(metaclass=DAGMeta):
             check_name(name, k, "resource", identifier=False, reserved=RESERVED)
             res_specs.append(resource_spec(name, k, v, declared))
         graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared, res_specs)
-        ns: dict[str, Any] = {"__qualname__": name}
+        # Like namedtuple and Enum's functional API: the class belongs to the caller's
+        # module, so `Name = DAG.from_nodes("Name", ...)` at module level pickles.
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
+        ns: dict[str, Any] = {"__qualname__": name, "__module__": module}
         if supervisor is not None:
             ns["supervisor"] = supervisor
         return DAGMeta(name, (DAG,), ns, compiled=graph)  # type: ignore[return-value]
@@ -296,6 +304,9 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        store: SQLiteStore | None = None,
+        run_key: str | None = None,
+        on_change: Literal["error", "rerun"] = "error",
     ) -> RunResult:
         """Run the DAG and return its :class:`~trio_dag.RunResult`.
 
@@ -333,10 +344,24 @@ class DAG(metaclass=DAGMeta):
                 cancelled and ``RunFailed`` is raised with status ``"timed_out"``.
             seed: seeds the random generator of retry jitter, for reproducible delays.
             instruments: :class:`~trio_dag.Instrument` objects told of every event.
+            store: a :class:`~trio_dag.SQLiteStore`: nodes with ``cache=True``
+                reuse stored values, and with ``run_key`` the run is durable.
+                See :doc:`durability`.
+            run_key: names a durable run: every node's value is committed to
+                ``store`` before any dependent starts, and running the same
+                DAG with the same ``run_key`` again continues where it
+                stopped (committed nodes are ``"restored"``, not run); a
+                ``run_key`` that completed returns its stored result.
+            on_change: what a ``run_key`` run again with other inputs, or
+                with node code changed since, does: ``"error"`` raises
+                :class:`~trio_dag.StoreError`; ``"rerun"`` runs the changed
+                nodes and everything downstream of them, and restores the rest.
 
         Raises:
             InputError: inputs are missing or unknown (before any node runs).
             RunFailed: the run did not complete; ``.result`` keeps what did.
+            StoreError: the ``run_key`` is being run elsewhere, changed under
+                ``on_change="error"``, or the store failed.
         """
         graph = cls.graph
         # run, resume and stream repeat this keyword forwarding on purpose: each
@@ -352,6 +377,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            store=store,
+            run_key=run_key,
+            on_change=on_change,
         )
         return await execute(graph, graph.bind_inputs(inputs), None, options)
 

@@ -114,7 +114,7 @@ def get(name: str) -> Any:
 
 # ------------------------------------------------------------------ nodes
 
-OPTIONS = ("retry", "timeout", "map_over")
+OPTIONS = ("retry", "timeout", "map_over", "cache", "version")
 """The options a node takes (checked when the DAG is defined)."""
 
 
@@ -163,6 +163,8 @@ def node(
     retry: RetryPolicy | int | None = None,
     timeout: float | None = None,
     map_over: str | None = None,
+    cache: bool = False,
+    version: str | None = None,
 ) -> Callable[[Callable[..., Any]], NodeFunction]: ...
 def node(
     fn: Callable[..., Any] | None = None,
@@ -185,6 +187,11 @@ def node(
         map_over: the parameter to map over: the function runs once per
             element of that dependency's value, and the node's value is the
             list of results in input order.
+        cache: in a run with a ``store``, reuse the value stored for the same
+            key (DAG and node name, code version, the data versions of its
+            dependencies) instead of running the body; see :doc:`durability`.
+        version: the node's code version, instead of the hash of its code:
+            change it to invalidate the node's cache entries and journal records.
     """
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -223,6 +230,8 @@ class Node:
         retry: as for :func:`node`.
         timeout: as for :func:`node`.
         map_over: the dependency (one of ``deps``) to map over, as for :func:`node`.
+        cache: as for :func:`node`.
+        version: as for :func:`node`.
     """
 
     __slots__ = ("deps", "fn", "name", "options")
@@ -236,15 +245,20 @@ class Node:
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
         map_over: str | None = None,
+        cache: bool = False,
+        version: str | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
         self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
-        self.options = {
-            k: v
-            for k, v in (("retry", retry), ("timeout", timeout), ("map_over", map_over))
-            if v is not None
-        }
+        given = (
+            ("retry", retry),
+            ("timeout", timeout),
+            ("map_over", map_over),
+            ("cache", None if cache is False else cache),
+            ("version", version),
+        )
+        self.options = {k: v for k, v in given if v is not None}
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, deps={self.deps!r})"

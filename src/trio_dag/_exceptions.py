@@ -15,6 +15,8 @@ The hierarchy, as a tree::
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
     ├── SerializationError           a placed call could not be pickled (also a TypeError)
+    ├── StoreError                   a store cannot be used: not a trio_dag store, truncated,
+    │                                a run_key held by another process, changed inputs/code
     ├── NodeCancelled                a node raised trio.Cancelled while its run was not
     │                                cancelled (also a RuntimeError); kept as its failure
     ├── ResourceError                a resource could not be entered or exited
@@ -47,6 +49,8 @@ __all__ = [
     "NodeCancelled",
     "ResourceError",
     "SerializationError",
+    "StoreError",
+    "StoreWarning",
     "UnknownDependencyError",
 ]
 
@@ -286,6 +290,52 @@ class SerializationError(DAGError, TypeError):
         self.part = part
         self.argument = argument
         self.index = index
+
+
+class StoreError(DAGError):
+    """A store cannot be used as asked.
+
+    Raised when a store file is not a trio_dag store (a foreign or truncated
+    file, or one written by a newer trio_dag), when another process (or
+    another run in this one) holds the same ``run_key``, when a ``run_key``
+    is run again with other inputs or changed node code under
+    ``on_change="error"``, or when writing to the store failed during a run.
+    The message names the file, the DAG, the run key and what to do; an
+    underlying ``sqlite3``/``OSError`` is the ``__cause__``.
+
+    Attributes:
+        path: the store's file.
+        dag: the DAG's name, or ``None``.
+        run_key: the run key, or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, path: str, dag: str | None = None, run_key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.dag = dag
+        self.run_key = run_key
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_store_error, (str(self), self.path, self.dag, self.run_key))
+
+
+def _rebuild_store_error(
+    message: str, path: str, dag: str | None, run_key: str | None
+) -> StoreError:
+    return StoreError(message, path=path, dag=dag, run_key=run_key)
+
+
+class StoreWarning(UserWarning):
+    """A node's value is not cached or journaled, and why (warned once per node and store).
+
+    Its value did not serialize, its code has no version (its closure or
+    defaults hold a value that does not pickle: give it ``version=``), or a
+    stored value could not be read back (it is computed again). Nothing is
+    lost: the node runs as it would without a store; its dependents are not
+    cached in that run, since their key would need its data version.
+    """
 
 
 class NodeCancelled(DAGError, RuntimeError):

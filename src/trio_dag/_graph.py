@@ -7,6 +7,8 @@ Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 from __future__ import annotations
 
 import difflib
+import importlib
+import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
@@ -51,6 +53,8 @@ class NodeSpec:
         retry: the node's retry policy, if any.
         timeout: seconds per attempt, if any.
         map_over: index into ``deps`` of the dependency to map over, if any.
+        cache: whether a run with a store caches the node's value by key.
+        version: the node's explicit code version, if any.
         takes_slot: whether an attempt takes a ``max_concurrency`` slot; false
             for a node that runs a whole DAG (``DAG.as_node``), whose inner
             nodes take slots themselves.
@@ -64,6 +68,8 @@ class NodeSpec:
     retry: RetryPolicy | None = None
     timeout: float | None = None
     map_over: int | None = None
+    cache: bool = False
+    version: str | None = None
     takes_slot: bool = True
 
 
@@ -105,6 +111,8 @@ class Graph:
     """
 
     __slots__ = (
+        "_cached",
+        "_code_versions",
         "_defaults",
         "_dependents",
         "_fns",
@@ -117,6 +125,7 @@ class Graph:
         "_needs",
         "_node_deps",
         "_order_ix",
+        "_owner",
         "_plain",
         "_policies",
         "_res_inputs",
@@ -249,6 +258,27 @@ class Graph:
         self._needs = tuple(needs)
         self.levels = tuple(tuple(names[i] for i in b) for b in buckets)
         self.order = tuple(names[i] for i in self._order_ix)
+        # durability: read only by runs with a store
+        self._cached = tuple(s.cache for s in specs)
+        self._code_versions: tuple[str | None, ...] | None = None  # computed on first use
+        self._owner: tuple[str, str] | None = None  # (module, qualname) of its DAG class
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by reference: the importable DAG class that owns the graph.
+
+        Node functions (lambdas, closures) need not pickle; unpickling finds
+        the DAG class by module and qualified name and takes its graph.
+        """
+        owner = self._owner
+        if owner is None or _find_graph(*owner) is not self:
+            where = "no DAG class" if owner is None else f"{owner[0]}.{owner[1]}"
+            raise pickle.PicklingError(
+                f"cannot pickle the graph of DAG {self.name!r}: it pickles by reference "
+                f"to its DAG class, and {where} does not lead back to it; define the "
+                f"DAG class (or assign the class DAG.from_nodes() returns to a name of "
+                f"the same spelling) at module level"
+            )
+        return (_load_graph, owner)
 
     def __repr__(self) -> str:
         return (
@@ -372,6 +402,29 @@ class Graph:
             lines += [f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)};" for dep in spec.deps]
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+def _find_graph(module: str, qualname: str) -> Graph | None:
+    """The graph of the DAG class ``module.qualname``, or ``None`` if there is none."""
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    graph = getattr(obj, "graph", None)
+    return graph if isinstance(graph, Graph) else None
+
+
+def _load_graph(module: str, qualname: str) -> Graph:
+    """Unpickle a graph: the graph of DAG class ``module.qualname``."""
+    graph = _find_graph(module, qualname)
+    if graph is None:
+        raise pickle.UnpicklingError(
+            f"cannot unpickle a trio_dag graph: there is no DAG class {module}.{qualname} "
+            f"in this process; import the module that defines it"
+        )
+    return graph
 
 
 def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:

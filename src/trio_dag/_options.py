@@ -15,6 +15,7 @@ from typing import Any, final
 from ._exceptions import option_error
 from ._instrument import Instrument
 from ._retry import RetryPolicy
+from ._store import SQLiteStore
 from ._strategies import Parallel, Sequential, Strategy
 from ._supervise import Supervisor
 from ._validate import check_choice, check_number, reject
@@ -38,6 +39,9 @@ class RunOptions:
         deadline: seconds the run (each item's run, for a stream) may take, or ``None``.
         seed: the seed of retry jitter, or ``None``.
         instruments: the instruments, materialised once.
+        store: the store of a durable or caching run, or ``None``.
+        run_key: the durable run's key, or ``None`` (then a store only caches).
+        rerun_changed: ``on_change == "rerun"``.
     """
 
     strategy: Strategy
@@ -47,6 +51,9 @@ class RunOptions:
     deadline: float | None
     seed: int | None
     instruments: tuple[Instrument, ...]
+    store: SQLiteStore | None = None
+    run_key: str | None = None
+    rerun_changed: bool = False
 
     @property
     def max_concurrency(self) -> int | None:
@@ -67,6 +74,9 @@ class RunOptions:
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        store: SQLiteStore | None = None,
+        run_key: str | None = None,
+        on_change: str = "error",
     ) -> RunOptions:
         """Check every option and resolve the defaults.
 
@@ -105,6 +115,25 @@ class RunOptions:
                 value=strategy,
             )
         policy = RetryPolicy.coerce(retry, where)
+        if store is not None and not isinstance(store, SQLiteStore):
+            reject(where, "store", store, "a trio_dag.SQLiteStore or None", wrong_type=True)
+        if run_key is not None:
+            if not isinstance(run_key, str) or not run_key:
+                reject(
+                    where,
+                    "run_key",
+                    run_key,
+                    "a non-empty str",
+                    wrong_type=not isinstance(run_key, str),
+                )
+            if store is None:
+                raise option_error(
+                    f"{where}: run_key={run_key!r} needs a store to journal the run in; "
+                    f"pass store=trio_dag.SQLiteStore(path)",
+                    option="run_key",
+                    value=run_key,
+                )
+        check_choice(where, "on_change", on_change, ("error", "rerun"))
         return cls(
             strategy,
             sup,
@@ -113,6 +142,9 @@ class RunOptions:
             deadline,
             seed,
             _instruments(where, instruments),
+            store,
+            run_key,
+            on_change == "rerun",
         )
 
 

@@ -21,7 +21,21 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeStatus", "RunFailed", "RunInterrupted", "RunResult", "RunStatus"]
 
-MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+
+@final
+class _Missing:
+    """The type of :data:`MISSING`: a node's value slot before the node completed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickles by name: unpickles to the one MISSING
+
+
+MISSING: Final[Any] = _Missing()
 
 
 class NodeStatus(enum.StrEnum):
@@ -59,6 +73,10 @@ class NodeStatus(enum.StrEnum):
     """It never started because a dependency failed or was skipped."""
     NOT_STARTED = "not_started"
     """It never started because the run stopped first."""
+    RESTORED = "restored"
+    """Its value was restored from a durable run's journal (same ``run_key``), not run."""
+    CACHED = "cached"
+    """Its value came from the store's cache (same code and inputs), not run."""
     RUNNING = "running"
     """It is running or waiting to retry (only in a snapshot of a run still going:
     :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
@@ -121,6 +139,7 @@ class RunResult(Mapping[str, Any]):
         "_end",
         "_errors",
         "_last",
+        "_restored",
         "_start",
         "_statuses",
         "_values",
@@ -140,6 +159,7 @@ class RunResult(Mapping[str, Any]):
         status: RunStatus,
         run_id: str,
         last: dict[int, BaseException] | None = None,
+        restored: dict[int, NodeStatus] | None = None,
     ) -> None:
         self.graph = graph
         self._values = values
@@ -149,8 +169,29 @@ class RunResult(Mapping[str, Any]):
         self._attempts = attempts
         self.status = status
         self.run_id = run_id
+        self._restored = restored
         self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
         self._statuses: tuple[NodeStatus, ...] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The graph pickles by reference to its DAG class (see Graph.__reduce__),
+        # so a result unpickled in another process belongs to that process's DAG
+        # and can be resumed there.
+        return (
+            RunResult,
+            (
+                self.graph,
+                self._values,
+                self._start,
+                self._end,
+                self._errors,
+                self._attempts,
+                self.status,
+                self.run_id,
+                self._last,
+                self._restored,
+            ),
+        )
 
     # -- Mapping
     def __getitem__(self, name: str) -> Any:
@@ -229,10 +270,13 @@ class RunResult(Mapping[str, Any]):
             g = self.graph
             st = [NodeStatus.NOT_STARTED] * len(g.nodes)
             bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
+            restored = self._restored or {}
             still = self.status is RunStatus.RUNNING
             running = NodeStatus.RUNNING if still else NodeStatus.CANCELLED
             for i in g._order_ix:  # dependencies come first
-                if self._values[i] is not MISSING:
+                if i in restored:
+                    st[i] = restored[i]
+                elif self._values[i] is not MISSING:
                     st[i] = NodeStatus.COMPLETED
                 elif i in self._errors:
                     st[i] = NodeStatus.FAILED
@@ -297,7 +341,8 @@ class RunResult(Mapping[str, Any]):
             these = [names[i] for i, x in enumerate(st) if x is s]
             if these:
                 lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
-        done = [names[i] for i, x in enumerate(st) if x is NodeStatus.COMPLETED]
+        kept = (NodeStatus.COMPLETED, NodeStatus.RESTORED, NodeStatus.CACHED)
+        done = [names[i] for i, x in enumerate(st) if x in kept]
         if done and self.status is not RunStatus.COMPLETED:
             lines.append(f"  completed (kept, resume() reuses them): {_short(done)}")
         return "\n".join(lines)
@@ -367,6 +412,9 @@ class RunFailed(DAGError):
     def __init__(self, result: RunResult) -> None:
         super().__init__(result.report())
         self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RunFailed, (self.result,))
 
     @property
     def errors(self) -> dict[str, BaseException]:

@@ -18,7 +18,7 @@ from ._declare import Get, Node, NodeFunction
 from ._exceptions import InvalidNodeError, option_error
 from ._graph import NodeSpec
 from ._retry import RetryPolicy
-from ._validate import check_number
+from ._validate import check_bool, check_number, reject
 
 __all__ = ["check_name", "spec_from_function", "specs_from_nodes"]
 
@@ -114,6 +114,14 @@ def _node_options(
                 **ctx,
             )
         out["map_over"] = list(params).index(m)
+    if "cache" in options:
+        out["cache"] = check_bool(where, "cache", options["cache"], **ctx)
+    v = options.get("version")
+    if v is not None:
+        if not isinstance(v, str) or not v:
+            bad_type = not isinstance(v, str)
+            reject(where, "version", v, "a non-empty str", wrong_type=bad_type, **ctx)
+        out["version"] = v
     return out
 
 
