@@ -106,3 +106,19 @@ async def test_http_server_refuses_other_requests(target: str) -> None:
             body = await server.get(port, target)
             nursery.cancel_scope.cancel()
     assert body.startswith("HTTP/1.0 404 Not Found")
+
+
+def test_nightly_durable_job_continues_after_a_crash() -> None:
+    out = run_example("nightly_durable.py").splitlines()
+    assert out == [
+        "attempt 1:",
+        "  extract 2026-11-26",
+        "  transform",
+        "  publish: the process dies here",
+        "  exit status 137",
+        "attempt 2:",
+        "  publish",
+        "  statuses: extract=restored, transform=restored, publish=completed",
+        "  result: 2026-11-26: total 45",
+        "  exit status 0",
+    ]

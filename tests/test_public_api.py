@@ -246,6 +246,9 @@ WITHOUT_EXAMPLE_YET = {
     "trio_dag.instruments.ProgressDisplay",  # draws on a terminal
     "trio_dag.interop.wfformat.WorkflowInfo",
     "trio_dag.interop.wfformat.info",
+    "trio_dag.Serializer",  # the durable store's names (docs/durability.rst)
+    "trio_dag.StoreError",
+    "trio_dag.StoreWarning",
 }
 
 
