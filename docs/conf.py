@@ -84,27 +84,17 @@ intersphinx_mapping: dict[str, tuple[str, tuple[str | None, ...]]] = {
 }
 intersphinx_timeout = 5
 
+# With the inventories above every trio, Python and outcome name resolves, so
+# the only references left unresolved are these four:
 nitpick_ignore: list[tuple[str, str]] = [
-    # Type aliases of trio_dag's own that appear in signatures, unexported.
-    ("py:class", "Strategy"),
-    ("py:class", "ExcTypes"),
-    ("py:class", "trio_dag._dag.DAGMeta"),
-    # What ``from concurrent.futures import Executor`` stringifies to in an
-    # annotation; the public names are in the inventory.
+    # What ``concurrent.futures.Executor``/``Future`` are to autodoc (their
+    # defining module); the public names are in the inventory.
     ("py:class", "concurrent.futures._base.Executor"),
     ("py:class", "concurrent.futures._base.Future"),
-]
-# Bare names from stringified annotations (``Mapping[str, Any]`` in a
-# signature, written under ``from __future__ import annotations``): autodoc
-# sees only the bare name, which no inventory can resolve.
-nitpick_ignore_regex: list[tuple[str, str]] = [
-    (
-        r"py:.*",
-        r"(Mapping|Sequence|Iterable|Iterator|Callable|AsyncIterable|AsyncIterator"
-        r"|AbstractAsyncContextManager|Outcome|Random|PathLike|Literal|ClassVar)",
-    ),
-    # optional dependencies of trio_dag.instruments, without an inventory here
-    (r"py:.*", r"(rich|opentelemetry)(\..*)?"),
+    # optional dependencies of trio_dag.instruments; their docs are not
+    # Sphinx inventories worth keeping for one name each
+    ("py:class", "rich.console.Console"),
+    ("py:class", "opentelemetry.trace.Tracer"),
 ]
 
 # -- doctest (sphinx-build -b doctest) --------------------------------------
