@@ -346,3 +346,48 @@ def test_run_virtual_takes_no_real_time() -> None:
 def test_public_names_report_trio_dag_testing() -> None:
     for name in tdt.__all__:
         assert getattr(tdt, name).__module__ == "trio_dag.testing"
+
+
+def test_the_copies_keep_resources() -> None:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def connect(dsn: str) -> Any:
+        yield f"conn:{dsn}"
+
+    class WithDb(td.DAG):
+        dsn = td.input(default="db")
+        db = td.resource(connect)
+
+        @td.node(retry=td.RetryPolicy(max_attempts=2, initial_delay=0))
+        async def users(db):
+            return [db]
+
+    async def fake_users(db: str) -> list[str]:
+        return [f"fake via {db}"]
+
+    assert tdt.run_virtual(tdt.replace(WithDb, users=fake_users))["users"] == ["fake via conn:db"]
+    assert tdt.run_virtual(tdt.fail(WithDb, "users", times=1))["users"] == ["conn:db"]
+    assert tdt.replace(WithDb, users=fake_users).graph.resources == ("db",)
+
+
+def test_a_store_cache_never_mixes_the_original_and_a_copy(tmp_path: Any) -> None:
+    calls = []
+
+    class Cached(td.DAG):
+        @td.node(cache=True, version="v1")
+        async def value():
+            calls.append("real")
+            return "real"
+
+    async def fake() -> str:
+        calls.append("fake")
+        return "fake"
+
+    with td.SQLiteStore(str(tmp_path / "cache.db")) as store:
+        assert tdt.run_virtual(Cached, store=store)["value"] == "real"
+        assert tdt.run_virtual(tdt.replace(Cached, value=fake), store=store)["value"] == "fake"
+        assert tdt.run_virtual(Cached, store=store)["value"] == "real"  # from the cache
+        with pytest.raises(td.RunFailed):  # the fault is not skipped by a cache hit
+            tdt.run_virtual(tdt.fail(Cached, "value"), store=store)
+    assert calls == ["real", "fake"]

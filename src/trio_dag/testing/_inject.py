@@ -265,12 +265,17 @@ def _is_async(fn: Callable[..., Any]) -> bool:
 def _rebuild(dag: type[DAG], bodies: dict[str, Callable[..., Any]], what: str) -> type[DAG]:
     """A subclass of ``dag`` whose graph has the same specs but ``bodies``."""
     graph = dag.graph
+    # A new body gets no explicit code version: its version is its own code's,
+    # so a store's cache never serves the original's values to a fake or a
+    # fault, nor stores theirs for the original.
     specs = [
-        dataclasses.replace(spec, fn=bodies[spec.name]) if spec.name in bodies else spec
+        dataclasses.replace(spec, fn=bodies[spec.name], version=None)
+        if spec.name in bodies
+        else spec
         for spec in graph._specs
     ]
     inputs = dict(zip(graph.inputs, graph._defaults, strict=True))
-    compiled = Graph(graph.name, specs, inputs)
+    compiled = Graph(graph.name, specs, inputs, graph._resources)
     ns: dict[str, Any] = {
         "__qualname__": dag.__qualname__,
         "__module__": dag.__module__,
