@@ -25,8 +25,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "perf")
-    session.run("ruff", "format", "--check", "src", "tests", "perf")
+    session.run("ruff", "check", "src", "tests", "perf", "examples")
+    session.run("ruff", "format", "--check", "src", "tests", "perf", "examples")
 
 
 @nox.session(python="3.11")

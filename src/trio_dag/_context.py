@@ -34,6 +34,17 @@ class Attempt:
     ``f"{a.run_id}/{a.node}"`` is the same for every attempt of a run (a
     resumed run gets a new ``run_id``, so a key that must also survive
     ``resume`` should be built from the work itself, e.g. the node's inputs).
+
+    >>> import trio_dag as td
+    >>> class Payment(td.DAG):
+    ...     @td.node(retry=td.RetryPolicy(max_attempts=2, initial_delay=0))
+    ...     async def charge():
+    ...         a = td.current_attempt()
+    ...         if a.attempt == 1:
+    ...             raise ConnectionError("reset")
+    ...         return f"{a.node}, attempt {a.attempt}, key {a.run_id == td.current_run_id()}"
+    >>> Payment.run_sync()["charge"]
+    'charge, attempt 2, key True'
     """
 
     node: str

@@ -342,6 +342,26 @@ class DAG(metaclass=DAGMeta):
     ) -> RunResult:
         """Run the DAG and return its :class:`~trio_dag.RunResult`.
 
+        ``retry=`` gives every node without a policy of its own a default one;
+        ``seed=`` makes the retry delays' jitter the same on every run (here
+        in virtual time, so the delays take no real time):
+
+        >>> import functools, trio, trio.testing, trio_dag as td
+        >>> class Flaky(td.DAG):
+        ...     @td.node
+        ...     async def fetch():
+        ...         if td.current_attempt().attempt < 3:
+        ...             raise ConnectionError("reset")
+        ...         return "rows"
+        >>> def run(seed):
+        ...     go = functools.partial(Flaky.run, retry=td.RetryPolicy(max_attempts=3), seed=seed)
+        ...     return trio.run(go, clock=trio.testing.MockClock(autojump_threshold=0))
+        >>> result = run(seed=7)
+        >>> result["fetch"], result.attempts("fetch")
+        ('rows', 3)
+        >>> result.finished_at("fetch") == run(seed=7).finished_at("fetch")
+        True
+
         Args:
             inputs: values of the declared inputs.
             strategy: :class:`~trio_dag.Sequential` or :class:`~trio_dag.Parallel`;
@@ -519,7 +539,7 @@ class DAG(metaclass=DAGMeta):
     def start(
         cls, inputs: Mapping[str, Any] | None = None, **run_options: Any
     ) -> AbstractAsyncContextManager[RunHandle]:
-        """Start a run in the background: ``async with Dag.start(inputs) as run:``.
+        """Start a run in the background: ``async with Report.start(inputs) as run:``.
 
         The block gets a :class:`~trio_dag.RunHandle` once the run has started
         (bad inputs or options raise on entry, before any node runs). Leaving

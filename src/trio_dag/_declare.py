@@ -43,7 +43,25 @@ __all__ = [
 
 @final
 class Input:
-    """A declared run input; create with :func:`trio_dag.input`."""
+    """A declared run input; create with :func:`trio_dag.input`.
+
+    It stays in the class body as the attribute it was declared as:
+
+    >>> import trio_dag as td
+    >>> class Greeting(td.DAG):
+    ...     who = td.input()
+    ...     punctuation = td.input(default="!")
+    ...
+    ...     @td.node
+    ...     async def text(who, punctuation):
+    ...         return f"hello, {who}{punctuation}"
+    >>> Greeting.who.required, Greeting.punctuation.required
+    (True, False)
+    >>> Greeting.punctuation
+    trio_dag.input(default='!')
+    >>> Greeting.run_sync({"who": "ann"})["text"]
+    'hello, ann!'
+    """
 
     __slots__ = ("default", "name")
 
@@ -124,6 +142,20 @@ class NodeFunction(Generic[P, R]):
         options: the options given to :func:`node`.
         name: the node's name: the class attribute it was assigned to
             (``None`` until the class body that holds it is executed).
+
+    >>> import trio, trio_dag as td
+    >>> class Shop(td.DAG):
+    ...     prices = td.input()
+    ...
+    ...     @td.node(timeout=5.0)
+    ...     async def total(prices):
+    ...         return sum(prices)
+    >>> Shop.total
+    <trio_dag node 'Shop.total'>
+    >>> trio.run(Shop.total, [1.5, 2.5])
+    4.0
+    >>> Shop.total.options
+    {'timeout': 5.0}
     """
 
     __slots__ = ("__dict__", "__wrapped__", "fn", "name", "options")
@@ -153,6 +185,18 @@ class MapNodeFunction(NodeFunction[P, R]):
     as the function (one element in, an ``R`` out), while the node's value
     in a :class:`~trio_dag.RunResult` is the list of the results:
     ``result[Report.pages]`` is a ``list[R]``.
+
+    >>> import trio_dag as td
+    >>> class Book(td.DAG):
+    ...     chapters = td.input()
+    ...
+    ...     @td.node(map_over="chapters")
+    ...     async def pages(chapters: str) -> int:
+    ...         return len(chapters)
+    >>> isinstance(Book.pages, td.MapNodeFunction)
+    True
+    >>> Book.run_sync({"chapters": ["ab", "cde"]})[Book.pages]
+    [2, 3]
     """
 
     __slots__ = ()
@@ -285,7 +329,9 @@ class Node:
     a mapping of parameter name to node or input name, passed by keyword.
 
     Args:
-        name: the node's name (any non-empty string).
+        name: the node's name: any non-empty string (not only identifiers),
+            except the names of the DAG class's own API (``run``, ``graph``,
+            ...), which are refused.
         fn: the async callable.
         deps: names of the nodes or inputs it reads, positionally; or a
             mapping ``{"param": "name", ...}`` to pass them by keyword.

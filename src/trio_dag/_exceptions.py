@@ -59,7 +59,12 @@ __all__ = [
 
 
 class DAGError(Exception):
-    """Base class of every exception trio_dag raises on its own account."""
+    """Base class of every exception trio_dag raises on its own account.
+
+    >>> import trio_dag as td
+    >>> issubclass(td.CycleError, td.DAGError), issubclass(td.RunFailed, td.DAGError)
+    (True, True)
+    """
 
 
 class DAGDefinitionError(DAGError):
@@ -185,7 +190,16 @@ def _name(t: type) -> str:
 
 
 class DuplicateNodeError(DAGDefinitionError):
-    """Two nodes, or a node and an input, have the same name."""
+    """Two nodes, or a node and an input, have the same name.
+
+    >>> import trio_dag as td
+    >>> async def f():
+    ...     return 1
+    >>> td.DAG.from_nodes("Twice", [td.Node("a", f), td.Node("a", f)])
+    Traceback (most recent call last):
+      ...
+    trio_dag.DuplicateNodeError: DAG 'Twice' defines node 'a' twice; node names must be unique
+    """
 
 
 class InvalidNodeError(DAGDefinitionError):

@@ -51,7 +51,29 @@ MISSING: Final[Any] = _Missing()
 
 
 class NodeStatus(enum.StrEnum):
-    """What became of one node in a run."""
+    """What became of one node in a run.
+
+    >>> import trio_dag as td
+    >>> class Chain(td.DAG):
+    ...     @td.node
+    ...     async def a():
+    ...         raise ValueError("no")
+    ...
+    ...     @td.node
+    ...     async def b(a):
+    ...         return a
+    ...
+    ...     @td.node
+    ...     async def c():
+    ...         return "c"
+    >>> try:
+    ...     Chain.run_sync(on_failure="continue")
+    ... except td.RunFailed as exc:
+    ...     print(exc.result.status, [str(s) for s in exc.result.statuses.values()])
+    failed ['failed', 'skipped', 'completed']
+    >>> td.NodeStatus.SKIPPED == "skipped"
+    True
+    """
 
     COMPLETED = "completed"
     """It returned a value."""
@@ -73,7 +95,21 @@ class NodeStatus(enum.StrEnum):
 
 
 class RunStatus(enum.StrEnum):
-    """How a run ended."""
+    """How a run ended: :attr:`RunResult.status <trio_dag.RunResult.status>`.
+
+    It is a ``str`` enum, so it compares equal to its value:
+
+    >>> import trio, trio_dag as td
+    >>> class Nap(td.DAG):
+    ...     @td.node
+    ...     async def nap():
+    ...         await trio.sleep(10)
+    >>> try:
+    ...     Nap.run_sync(deadline=0.01)
+    ... except td.RunFailed as exc:
+    ...     print(repr(exc.result.status), exc.result.status == "timed_out")
+    <RunStatus.TIMED_OUT: 'timed_out'> True
+    """
 
     COMPLETED = "completed"
     """Every node completed."""
@@ -98,7 +134,21 @@ class RunStatus(enum.StrEnum):
 @final
 @dataclass(frozen=True, slots=True)
 class ElementError:
-    """One failed element of a map node: see :meth:`RunResult.element_errors`."""
+    """One failed element of a map node: see :meth:`RunResult.element_errors`.
+
+    >>> import trio_dag as td
+    >>> class Parse(td.DAG):
+    ...     rows = td.input()
+    ...
+    ...     @td.node(map_over="rows", on_element_failure="collect")
+    ...     async def numbers(rows: str) -> int:
+    ...         return int(rows)
+    >>> result = Parse.run_sync({"rows": ["1", "x", "3"]})
+    >>> result["numbers"]
+    [1, 3]
+    >>> [(e.index, e.element, type(e.error).__name__) for e in result.element_errors("numbers")]
+    [(1, "'x'", 'ValueError')]
+    """
 
     index: int
     """The element's position in the value mapped over, from 0."""
@@ -547,6 +597,17 @@ class RunInterrupted(BaseException):
     strategy (never inside an exception group), from ``run``, ``resume`` and
     ``run_sync``, with the original exception (or the group that held it) as
     ``__cause__``.
+
+    >>> import trio_dag as td
+    >>> class Quit(td.DAG):
+    ...     @td.node
+    ...     async def stop():
+    ...         raise SystemExit(3)
+    >>> try:
+    ...     Quit.run_sync()
+    ... except SystemExit as exc:
+    ...     print(isinstance(exc, td.RunInterrupted), exc.code, exc.result.status)
+    True 3 interrupted
 
     Attributes:
         result: the partial :class:`~trio_dag.RunResult`, with status

@@ -110,7 +110,18 @@ class RetryPolicy:
         )
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        With full jitter (the default) the delay is drawn uniformly below the
+        computed one, from ``rng`` when given (a run passes its seeded one):
+
+        >>> import random, trio_dag as td
+        >>> p = td.RetryPolicy(max_attempts=5, initial_delay=1, max_delay=5, jitter="none")
+        >>> [p.delay(a) for a in (1, 2, 3, 4)]
+        [1.0, 2.0, 4.0, 5.0]
+        >>> 0 <= td.RetryPolicy(initial_delay=1).delay(3, random.Random(7)) <= 4
+        True
+        """
         if not self.initial_delay:
             return 0.0
         try:
@@ -130,6 +141,18 @@ class RetryPolicy:
     @classmethod
     def coerce(cls, value: RetryPolicy | int | None, where: str, **ctx: Any) -> RetryPolicy | None:
         """Accept a policy, an int ``n`` (``RetryPolicy(max_attempts=n)``) or None.
+
+        This is how ``retry=3`` on a node or a run becomes a policy:
+
+        >>> import trio_dag as td
+        >>> td.RetryPolicy.coerce(3, "retry").max_attempts
+        3
+        >>> td.RetryPolicy.coerce(None, "retry") is None
+        True
+        >>> td.RetryPolicy.coerce(0, "node 'fetch'")
+        Traceback (most recent call last):
+          ...
+        trio_dag.InvalidOptionError: node 'fetch': retry must be an int >= 1, got 0
 
         Raises:
             InvalidOptionError: anything else, or an int below 1.

@@ -52,6 +52,47 @@ class StreamResults:
     batch is the unit: a failure cancels the rest of its batch, and the batch
     is delivered as that error (the failure of the first failing item in
     source order, when several failed).
+
+    >>> import trio, trio_dag as td
+    >>> class Double(td.DAG):
+    ...     x = td.input()
+    ...
+    ...     @td.node
+    ...     async def y(x):
+    ...         if x == 4:
+    ...             raise ValueError("four")
+    ...         await trio.sleep(0.01 * (3 - x))     # later items finish first
+    ...         return 2 * x
+
+    In input order, each item's result (``result.ok`` is false for a failed
+    item); ``ordered=False`` delivers them as they complete; ``batch_size``
+    groups them into lists:
+
+    >>> async def collect(options):
+    ...     async with Double.stream([{"x": x} for x in (1, 2, 3)], **options) as results:
+    ...         return [r if isinstance(r, list) else r["y"] async for r in results]
+    >>> trio.run(collect, {})
+    [2, 4, 6]
+    >>> trio.run(collect, {"ordered": False})
+    [6, 4, 2]
+    >>> [[r["y"] for r in batch] for batch in trio.run(collect, {"batch_size": 2})]
+    [[2, 4], [6]]
+
+    ``on_item_failure="stop"`` ends the stream at the first failed item,
+    after delivering the ones before it:
+
+    >>> async def until_failure():
+    ...     seen = []
+    ...     source = [{"x": x} for x in (1, 4, 2)]
+    ...     try:
+    ...         async with Double.stream(source, on_item_failure="stop") as results:
+    ...             async for r in results:
+    ...                 seen.append(r["y"])
+    ...     except td.RunFailed as exc:
+    ...         seen.append(repr(exc.errors["y"]))
+    ...     return seen
+    >>> trio.run(until_failure)
+    [2, "ValueError('four')"]
     """
 
     __slots__ = ("_receive", "_slots")

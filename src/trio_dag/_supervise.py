@@ -51,7 +51,12 @@ class Supervisor:
 
     @property
     def needs_levels(self) -> bool:
-        """Whether this strategy restarts whole levels (and so needs level scheduling)."""
+        """Whether this strategy restarts whole levels (and so needs level scheduling).
+
+        >>> import trio_dag as td
+        >>> td.Supervisor().needs_levels, td.Supervisor("rest_for_one").needs_levels
+        (False, True)
+        """
         return self.strategy != "one_for_one"
 
 
