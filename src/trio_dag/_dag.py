@@ -22,6 +22,7 @@ from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeErro
 from ._graph import NO_DEFAULT, Graph
 from ._instrument import Instrument
 from ._options import RunOptions
+from ._placement import Placement
 from ._result import RunResult
 from ._retry import RetryPolicy
 from ._run import execute
@@ -227,6 +228,8 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> RunResult:
         """Run the DAG and return its :class:`~trio_dag.RunResult`.
 
@@ -244,9 +247,17 @@ class DAG(metaclass=DAGMeta):
                 cancelled and ``RunFailed`` is raised with status ``"timed_out"``.
             seed: seeds the random generator of retry jitter, for reproducible delays.
             instruments: :class:`~trio_dag.Instrument` objects told of every event.
+            placements: placements by name, for the nodes declared with
+                ``run_in="name"`` (extra names are allowed), e.g.
+                ``{"cluster": trio_dag.InExecutor(client.get_executor())}``.
+            limiters: capacity limits by name, for the nodes declared with
+                ``limiter="name"``: an int (a new ``trio.CapacityLimiter`` for
+                this run) or a ``trio.CapacityLimiter`` (shared with whoever
+                else holds it).
 
         Raises:
-            InputError: inputs are missing or unknown (before any node runs).
+            InputError: inputs are missing or unknown, or a node's ``run_in``
+                or ``limiter`` name is not bound (before any node runs).
             RunFailed: the run did not complete; ``.result`` keeps what did.
         """
         graph = cls.graph
@@ -260,6 +271,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
         )
         return await execute(graph, graph.bind_inputs(inputs), None, options)
 
@@ -275,14 +289,19 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> RunResult:
         """Run only what ``partial`` is missing; return the full :class:`~trio_dag.RunResult`.
 
         Completed values are passed on as the same objects and never
         recomputed; the inputs are those of the partial run. Resuming a
-        complete result runs nothing. Options are as for :meth:`run`.
+        complete result runs nothing. Options are as for :meth:`run`; named
+        ``placements`` and ``limiters`` are given again (a result does not
+        keep them).
 
         Raises:
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound.
             InvalidOptionError: ``partial`` is not a result of this DAG, or an
                 option is invalid.
             RunFailed: the resumed run did not complete either.
@@ -301,6 +320,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
         )
         return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
 
@@ -324,6 +346,8 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> AbstractAsyncContextManager[StreamResults]:
         r"""Run the DAG once per input mapping of ``source``, pipelined.
 
@@ -350,10 +374,14 @@ class DAG(metaclass=DAGMeta):
                 after every earlier result, and cancels the rest.
             strategy, supervisor, retry, deadline, seed, instruments: as for
                 :meth:`run`, applied to each item's run (``deadline`` per item).
+            placements, limiters: as for :meth:`run`; bound once for the
+                whole stream (a limit given as an int is shared by every item).
 
         Raises:
             InvalidOptionError: an option is invalid (before anything runs).
-            InputError: from the iteration, when an item's inputs are invalid.
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound
+                (before anything runs); from the iteration, when an item's
+                inputs are invalid.
         """
         graph = cls.graph
         options = RunOptions.build(
@@ -365,6 +393,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
         )
         return open_stream(
             graph,

@@ -10,13 +10,17 @@ specs are built (``_specs.py``), as the ``class`` statement runs or
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable
-from typing import Any, final, overload
+from typing import TYPE_CHECKING, Any, final, overload
 
 from ._exceptions import option_error
 from ._graph import NO_DEFAULT
 from ._retry import RetryPolicy
 from ._validate import reject
+
+if TYPE_CHECKING:
+    from ._placement import Placement
 
 __all__ = ["OPTIONS", "Get", "Input", "Node", "NodeFunction", "get", "input", "node"]
 
@@ -82,16 +86,23 @@ def get(name: str) -> Any:
 
 # ------------------------------------------------------------------ nodes
 
-OPTIONS = ("retry", "timeout", "map_over")
+OPTIONS = ("retry", "timeout", "map_over", "run_in", "limiter", "chunk_size")
 """The options a node takes (checked when the DAG is defined)."""
 
 
 @final
 class NodeFunction:
-    """A node of the class DSL: the async function plus its options.
+    """A node of the class DSL: the function plus its options.
 
-    It stays callable as the plain async function, so a node can be unit
-    tested on its own: ``await Pipeline.summary(users=..., orders=...)``.
+    It stays callable as the plain function, so a node can be unit tested on
+    its own: ``await Pipeline.summary(users=..., orders=...)`` (or, for a
+    placed ``def`` node, ``Pipeline.parsed(raw=...)``).
+
+    It pickles by reference (as ``module.Class.node``) when it can be found
+    there, so a placed node's function crosses to a worker process or a Dask
+    worker as a name, not as its code; otherwise (a DAG class defined in a
+    function, or in a ``__main__`` that a worker cannot import) as its
+    function (which cloudpickle then copies by value), without its options.
     """
 
     __slots__ = ("__dict__", "__wrapped__", "fn", "options")
@@ -108,6 +119,17 @@ class NodeFunction:
     def __repr__(self) -> str:
         return f"<trio_dag node {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        module = getattr(self, "__module__", None)
+        qualname = getattr(self, "__qualname__", None)
+        if module is not None and module != "__main__" and isinstance(qualname, str):
+            found: Any = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None)
+            if found is self:
+                return qualname  # pickle stores "module.qualname" and checks it back
+        return (NodeFunction, (self.fn, {}))
+
 
 @overload
 def node(fn: Callable[..., Any], /) -> NodeFunction: ...
@@ -117,19 +139,28 @@ def node(
     retry: RetryPolicy | int | None = None,
     timeout: float | None = None,
     map_over: str | None = None,
+    run_in: Placement | str | None = None,
+    limiter: str | None = None,
+    chunk_size: int | None = None,
 ) -> Callable[[Callable[..., Any]], NodeFunction]: ...
 def node(
     fn: Callable[..., Any] | None = None,
     /,
     **options: Any,
 ) -> NodeFunction | Callable[[Callable[..., Any]], NodeFunction]:
-    """Mark an ``async def`` in a DAG class body as a node.
+    """Mark an ``async def`` in a DAG class body as a node (or a ``def``, with ``run_in``).
 
     Use bare (``@trio_dag.node``) or with options
     (``@trio_dag.node(retry=3, timeout=5.0)``). Each parameter names a
     dependency: a node or a declared input of the same name, or the name given
     with ``param=trio_dag.get("name")``. A parameter with an ordinary default
     that names no node or input keeps its default.
+
+    A node's body is an ``async def`` run by the event loop, unless the node
+    has ``run_in=``: then it is a plain ``def`` run where the placement says
+    (a thread, a worker process, an executor or a Dask cluster), and the
+    event loop never blocks on it. Every other option works the same on
+    placed nodes.
 
     Args:
         retry: a :class:`~trio_dag.RetryPolicy`, or an int ``n`` for
@@ -139,6 +170,16 @@ def node(
         map_over: the parameter to map over: the function runs once per
             element of that dependency's value, and the node's value is the
             list of results in input order.
+        run_in: where the body of a ``def`` node runs: a placement
+            (:class:`~trio_dag.InThread`, :class:`~trio_dag.InProcess`,
+            :class:`~trio_dag.InExecutor`) or the name of one, bound when the
+            run starts (``run(..., placements={"cluster": ...})``).
+        limiter: the name of a capacity limit shared by every node that names
+            it, bound when the run starts (``run(..., limiters={"db": 4})``);
+            an attempt holds one of its tokens while it runs.
+        chunk_size: with ``map_over`` and ``run_in``: send this many elements
+            per call to the placement (one call per chunk); the results are
+            flattened in order.
     """
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -175,6 +216,10 @@ class Node:
         retry: as for :func:`node`.
         timeout: as for :func:`node`.
         map_over: the dependency (one of ``deps``) to map over, as for :func:`node`.
+        run_in: a placement or a placement name, as for :func:`node`; ``fn``
+            is then a plain (sync) callable.
+        limiter: a limit name, as for :func:`node`.
+        chunk_size: elements per placed call of a map node, as for :func:`node`.
     """
 
     __slots__ = ("deps", "fn", "name", "options")
@@ -188,13 +233,23 @@ class Node:
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
         map_over: str | None = None,
+        run_in: Placement | str | None = None,
+        limiter: str | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
         self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
         self.options = {
             k: v
-            for k, v in (("retry", retry), ("timeout", timeout), ("map_over", map_over))
+            for k, v in (
+                ("retry", retry),
+                ("timeout", timeout),
+                ("map_over", map_over),
+                ("run_in", run_in),
+                ("limiter", limiter),
+                ("chunk_size", chunk_size),
+            )
             if v is not None
         }
 

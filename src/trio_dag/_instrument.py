@@ -20,6 +20,7 @@ HOOKS = (
     "node_started",
     "node_finished",
     "node_failed",
+    "node_overran",
     "run_finished",
 )
 
@@ -37,7 +38,9 @@ class Instrument:
     ``node_failed`` (``will_retry`` tells whether another attempt follows);
     under level scheduling ``level_started``/``level_finished`` around each
     level's nodes; ``run_finished`` last, with the result (complete or
-    partial). A cancelled attempt gets ``node_started`` and no end event.
+    partial). A cancelled attempt gets ``node_started`` and no end event;
+    a placed attempt (``run_in=``) whose cancellation could not interrupt its
+    body also gets ``node_overran``.
     """
 
     def run_started(self, dag: str, run_id: str) -> None:
@@ -57,6 +60,19 @@ class Instrument:
 
     def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
         """Attempt ``attempt`` of ``node`` raised ``error``."""
+
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Attempt ``attempt`` of placed ``node`` was cancelled (its timeout, fail_fast,
+        a restart, the run's deadline) but its body, outside the event loop, could not
+        be interrupted.
+
+        ``action`` says what became of the body: ``"wait"``, the attempt waited for
+        it to return and discarded its result (a timeout then ends the attempt late,
+        as timed out); ``"abandon"``, the attempt ended at once and the body goes on
+        running, its result thrown away. A killed worker process and a cancelled
+        pending future are interruptions and are not reported. Only runs whose
+        instruments override this hook pay for watching.
+        """
 
     def run_finished(self, result: RunResult) -> None:
         """The run has ended; ``result`` is complete or partial."""

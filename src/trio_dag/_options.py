@@ -8,16 +8,22 @@ option is added in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
+
+import trio
 
 from ._exceptions import option_error
 from ._instrument import Instrument
+from ._placement import Placement, bind_limiters, bind_placements
 from ._retry import RetryPolicy
 from ._strategies import Parallel, Sequential, Strategy
 from ._supervise import Supervisor
 from ._validate import check_choice, check_number, reject
+
+if TYPE_CHECKING:
+    from ._graph import Graph
 
 __all__ = ["RunOptions"]
 
@@ -38,6 +44,12 @@ class RunOptions:
         deadline: seconds the run (each item's run, for a stream) may take, or ``None``.
         seed: the seed of retry jitter, or ``None``.
         instruments: the instruments, materialised once.
+        placements: per node, its placement (names resolved with the call's
+            ``placements=``) or ``None``; ``None`` when no node is placed or
+            limited.
+        limiters: per node, the capacity limiter its attempts hold (resolved
+            from the call's ``limiters=``) or ``None``; ``None`` when no node
+            names a limit.
     """
 
     strategy: Strategy
@@ -47,6 +59,8 @@ class RunOptions:
     deadline: float | None
     seed: int | None
     instruments: tuple[Instrument, ...]
+    placements: tuple[Placement | None, ...] | None = None
+    limiters: tuple[trio.CapacityLimiter | None, ...] | None = None
 
     @property
     def max_concurrency(self) -> int | None:
@@ -67,6 +81,9 @@ class RunOptions:
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        graph: Graph | None = None,
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> RunOptions:
         """Check every option and resolve the defaults.
 
@@ -74,9 +91,13 @@ class RunOptions:
             where: what error messages say the options were given to, e.g.
                 ``"DAG 'Report': run"``.
             default_supervisor: the DAG's own supervisor.
+            graph: the graph to run: its placement and limiter names are
+                resolved here, once per call (``None``: nothing to resolve).
 
         Raises:
             InvalidOptionError: an option has a bad value (named in the message).
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound
+                by ``placements`` or ``limiters``.
         """
         sup = default_supervisor if supervisor is None else supervisor
         if not isinstance(sup, Supervisor):
@@ -105,6 +126,18 @@ class RunOptions:
                 value=strategy,
             )
         policy = RetryPolicy.coerce(retry, where)
+        per_node = None if graph is None else graph._placements
+        placed: tuple[Placement | None, ...] | None = None
+        limited: tuple[trio.CapacityLimiter | None, ...] | None = None
+        if per_node is not None or placements is not None or limiters is not None:
+            names = graph._placement_names if graph is not None else ()
+            bound = bind_placements(where, names, placements)
+            lim_names = graph._limiter_names if graph is not None else ()
+            lims = bind_limiters(where, lim_names, limiters)
+            if per_node is not None and graph is not None:
+                placed = tuple(bound[p] if isinstance(p, str) else p for p in per_node)
+                if lim_names:
+                    limited = tuple(None if n is None else lims[n] for n in graph._limiters or ())
         return cls(
             strategy,
             sup,
@@ -113,6 +146,8 @@ class RunOptions:
             deadline,
             seed,
             _instruments(where, instruments),
+            placed,
+            limited,
         )
 
 

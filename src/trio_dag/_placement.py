@@ -50,7 +50,7 @@ import outcome
 import trio
 
 from ._exceptions import InputError, SerializationError
-from ._validate import check_choice, check_int
+from ._validate import check_choice, check_int, reject
 
 __all__ = [
     "InExecutor",
@@ -789,27 +789,37 @@ def _check_limiter(where: str, value: Any) -> trio.CapacityLimiter | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return trio.CapacityLimiter(check_int(where, "limiter", value, minimum=1))
-    raise TypeError(
-        f"{where}: limiter must be a trio.CapacityLimiter, a positive int or None, got {value!r}"
+    reject(
+        where, "limiter", value, "a trio.CapacityLimiter, a positive int or None", wrong_type=True
     )
 
 
-def check_run_in(where: str, value: Any) -> Placement | str:
+def check_run_in(where: str, value: Any, **ctx: Any) -> Placement | str:
     """Check a node's ``run_in=`` option: a placement, or a placement name.
 
+    Args:
+        where: the prefix of error messages, e.g. ``"node 'a' of DAG 'D'"``.
+        value: the option's value.
+        ctx: ``dag=``, ``node=``, ``definition=`` for the error (see ``_validate``).
+
     Raises:
-        TypeError: neither a :class:`Placement` nor a str.
-        ValueError: an empty or blank name.
+        InvalidOptionError: (also a ``TypeError``) neither a :class:`Placement`
+            nor a str; (a ``ValueError``) an empty or blank name.
     """
     if isinstance(value, Placement):
         return value
     if not isinstance(value, str):
-        raise TypeError(
-            f"{where}: run_in must be a placement (trio_dag.InThread(), InProcess(), "
-            f"InExecutor(executor)) or the name of one, got {value!r}"
+        reject(
+            where,
+            "run_in",
+            value,
+            "a placement (trio_dag.InThread(), InProcess(), InExecutor(executor)) "
+            "or the name of one",
+            wrong_type=True,
+            **ctx,
         )
     if not value.strip():
-        raise ValueError(f"{where}: run_in must be a non-empty placement name, got {value!r}")
+        reject(where, "run_in", value, "a non-empty placement name", **ctx)
     return value
 
 
@@ -825,18 +835,22 @@ def bind_placements(
             one mapping may serve several DAGs).
 
     Raises:
-        TypeError: ``given`` is not a mapping, or a value is not a placement.
+        InvalidOptionError: (also a ``TypeError``) ``given`` is not a mapping,
+            or a value is not a placement.
         InputError: a needed name has no placement.
     """
     if given is None:
         given = {}
     elif not isinstance(given, Mapping):
-        raise TypeError(f"{where}: placements must be a mapping of names to placements")
+        reject(where, "placements", given, "a mapping of names to placements", wrong_type=True)
     for name, p in given.items():
         if not isinstance(p, Placement):
-            raise TypeError(
-                f"{where}: placements[{name!r}] must be a trio_dag placement (InThread(), "
-                f"InProcess(), InExecutor(executor)), got {p!r}"
+            reject(
+                where,
+                f"placements[{name!r}]",
+                p,
+                "a trio_dag placement (InThread(), InProcess(), InExecutor(executor))",
+                wrong_type=True,
             )
     missing = sorted(set(needed) - given.keys())
     if missing:
@@ -861,24 +875,25 @@ def bind_limiters(
             with whoever else holds it).
 
     Raises:
-        TypeError: ``given`` is not a mapping, or a value is neither an int
-            nor a limiter.
-        ValueError: an int < 1.
+        InvalidOptionError: ``given`` is not a mapping, a value is neither an
+            int nor a limiter (also a ``TypeError``), or an int < 1.
         InputError: a needed name has no limit.
     """
     if given is None:
         given = {}
     elif not isinstance(given, Mapping):
-        raise TypeError(f"{where}: limiters must be a mapping of names to limits")
+        reject(where, "limiters", given, "a mapping of names to limits", wrong_type=True)
     out: dict[str, trio.CapacityLimiter] = {}
     for name, value in given.items():
-        lim = _check_limiter(f"{where}: limiters[{name!r}]", value)
-        if lim is None:
-            raise TypeError(
-                f"{where}: limiters[{name!r}] must be a trio.CapacityLimiter or a positive "
-                f"int, got None"
+        option = f"limiters[{name!r}]"
+        if isinstance(value, trio.CapacityLimiter):
+            out[name] = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[name] = trio.CapacityLimiter(check_int(where, option, value, minimum=1))
+        else:
+            reject(
+                where, option, value, "a trio.CapacityLimiter or a positive int", wrong_type=True
             )
-        out[name] = lim
     missing = sorted(set(needed) - out.keys())
     if missing:
         raise InputError(
