@@ -97,6 +97,7 @@ class Graph:
         "_maps",
         "_node_deps",
         "_order_ix",
+        "_placed",
         "_placement_names",
         "_placements",
         "_plain",
@@ -197,6 +198,9 @@ class Graph:
         self._placements = tuple(s.run_in for s in specs) if placed else None
         self._limiters = tuple(s.limiter for s in specs) if placed else None
         self._chunks = tuple(s.chunk_size for s in specs) if placed else None
+        self._placed = (
+            tuple(s.run_in is not None or s.limiter is not None for s in specs) if placed else None
+        )
         self._placement_names = frozenset(s.run_in for s in specs if isinstance(s.run_in, str))
         self._limiter_names = frozenset(s.limiter for s in specs if s.limiter is not None)
         self._plain = tuple(

@@ -11,6 +11,7 @@ nodes that asked for retries, timeouts or mapping.
 from __future__ import annotations
 
 import collections
+import functools
 import random
 import secrets
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._exceptions import MapError
-from ._instrument import Emitter
+from ._instrument import Emitter, Instrument
 from ._options import RunOptions
 from ._result import MISSING, RunFailed, RunResult, RunStatus
 from ._strategies import Parallel, Sequential
@@ -132,6 +133,14 @@ class _Run:
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
         self.emit = Emitter(instruments) if instruments else None
+        # placement (run_in=) and named limits: None unless a node asked for them
+        self.placements = options.placements
+        self.limiters = options.limiters
+        self.chunks = graph._chunks
+        self.placed = graph._placed
+        self.watch_overrun = self.emit is not None and any(
+            type(ins).node_overran is not Instrument.node_overran for ins in instruments
+        )
         self.fail_fast = options.fail_fast
         self.supervisor = supervisor
         self.level_restarts = supervisor.needs_levels
@@ -348,11 +357,18 @@ class _Run:
 
     # ------------------------------------------------------- supervision
 
-    async def _attempts(self, i: int, args: list[Any], level_restart: bool) -> Any:
-        """Attempts of node ``i`` (or of one map element) as its policy allows."""
+    async def _attempts(
+        self,
+        i: int,
+        args: list[Any],
+        level_restart: bool,
+        chunk: tuple[int, list[Any]] | None = None,
+    ) -> Any:
+        """Attempts of node ``i`` (or of one map element, or chunk) as its policy allows."""
         policy = self.policies[i]
         timeout = self.timeouts[i]
         slots = self.slots
+        placed = self.placed is not None and self.placed[i]  # run_in= or limiter=
         own = self.maps[i] is None  # not a map element
         emit = self.emit if own else None  # map elements: see _node
         name = self.names[i]
@@ -378,6 +394,8 @@ class _Run:
                 if emit:
                     emit("node_started", name, attempt)
                 try:
+                    if placed:
+                        return await self._placed_call(i, attempt, args, timeout, chunk)
                     if timeout is None:
                         return await self.fns[i](*args)
                     with trio.fail_after(timeout):
@@ -401,6 +419,63 @@ class _Run:
                 await self._restart_level(i, delay)
             else:
                 await trio.sleep(delay)
+
+    async def _placed_call(
+        self,
+        i: int,
+        attempt: int,
+        args: list[Any],
+        timeout: float | None,
+        chunk: tuple[int, list[Any]] | None,
+    ) -> Any:
+        """One attempt of a node with ``run_in=`` or ``limiter=``.
+
+        The named limiter is held around the call, outside its timeout (a wait
+        for a token is not the attempt's time); the placement runs the body.
+        """
+        limiters = self.limiters
+        limiter = None if limiters is None else limiters[i]
+        if limiter is not None:
+            try:
+                limiter.acquire_nowait()
+            except trio.WouldBlock:
+                await limiter.acquire()
+        try:
+            if timeout is None:
+                return await self._placed_body(i, attempt, args, chunk)
+            with trio.fail_after(timeout):
+                return await self._placed_body(i, attempt, args, chunk)
+        finally:
+            if limiter is not None:
+                limiter.release()
+
+    async def _placed_body(
+        self, i: int, attempt: int, args: list[Any], chunk: tuple[int, list[Any]] | None
+    ) -> Any:
+        placement = self.placements[i]  # type: ignore[index]
+        if placement is None:  # an async node with a named limiter only
+            return await self.fns[i](*args)
+        on_overrun = functools.partial(self._overran, i, attempt) if self.watch_overrun else None
+        if chunk is None:
+            return await placement.call(
+                self.fns[i], args, node=self.names[i], on_overrun=on_overrun
+            )
+        m = self.maps[i]
+        assert m is not None
+        return await placement.call_chunk(
+            self.fns[i],
+            args,
+            m,
+            chunk[1],
+            first=chunk[0],
+            node=self.names[i],
+            on_overrun=on_overrun,
+        )
+
+    def _overran(self, i: int, attempt: int, action: str) -> None:
+        """A placed attempt's cancellation could not interrupt its body: tell the instruments."""
+        if self.emit:
+            self.emit("node_overran", self.names[i], attempt, action)
 
     def _escalates(self) -> bool:
         """Count one restart; whether the supervisor's intensity is now exceeded."""
@@ -484,9 +559,15 @@ class _Run:
         results: list[Any] = [None] * n
         errors: list[Exception] = []
         slots = self.slots
-        supervised = self.policies[i] is not None or self.timeouts[i] is not None
+        supervised = (
+            self.policies[i] is not None
+            or self.timeouts[i] is not None
+            or (self.placed is not None and self.placed[i])  # every placed call: _attempts
+        )
         fn = self.fns[i]
-        width = n if slots is None else min(n, self.max_concurrency)
+        step = (self.chunks[i] if self.chunks is not None else None) or 1
+        units = -(-n // step)  # calls: elements, or chunks of ``step`` elements
+        width = units if slots is None else min(units, self.max_concurrency)
         next_k = calls = 0
         workers = 1
 
@@ -502,9 +583,18 @@ class _Run:
             a = list(args)
             while next_k < n:
                 k = next_k
-                next_k += 1
-                a[m] = items[k]
+                next_k += step
                 calls += 1
+                if step > 1:  # a chunk: one placed call for items[k:k+step]
+                    try:
+                        part = items[k : k + step]
+                        results[k : k + step] = await self._attempts(i, a, False, (k, part))
+                    except Exception as exc:
+                        errors.append(exc)
+                        nursery.cancel_scope.cancel()
+                        return
+                    continue
+                a[m] = items[k]
                 try:
                     if supervised:
                         results[k] = await self._attempts(i, list(a), False)
