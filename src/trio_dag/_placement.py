@@ -42,6 +42,7 @@ import importlib
 import inspect
 import pickle
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
@@ -185,15 +186,11 @@ class InThread(Placement):
     ) -> Any:
         """Run ``fn(*args)`` in a thread (see :meth:`Placement.call`)."""
         if self._abandon:
-            if on_overrun is None:
-                return await trio.to_thread.run_sync(
-                    fn, *args, abandon_on_cancel=True, limiter=self.limiter
-                )
             return await self._abandon_watched(fn, args, on_overrun)
         # "wait": to_thread returns the body's outcome even when a cancel came
         # meanwhile; the checkpoint turns that late outcome into Cancelled.
         try:
-            value = await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            value = await trio.to_thread.run_sync(_guarded, fn, args, limiter=self.limiter)
         except Exception:
             await _discard_if_cancelled(on_overrun)
             raise
@@ -201,12 +198,15 @@ class InThread(Placement):
         return value
 
     async def _abandon_watched(
-        self, fn: Callable[..., Any], args: Sequence[Any], on_overrun: OverrunCallback
+        self, fn: Callable[..., Any], args: Sequence[Any], on_overrun: OverrunCallback | None
     ) -> Any:
-        state = [0]  # 1: the body is running, 2: it has returned or raised
+        state = [0]  # 1: the body is running, 2: it has returned or raised, 3: abandoned
+        lock = threading.Lock()
 
-        def body() -> Any:
-            state[0] = 1
+        def body() -> Any:  # in the worker thread
+            with lock:  # a cancel delivered before the body begins: it never does
+                trio.from_thread.check_cancelled()
+                state[0] = 1
             try:
                 return fn(*args)
             finally:
@@ -217,7 +217,10 @@ class InThread(Placement):
                 body, abandon_on_cancel=True, limiter=self.limiter
             )
         finally:
-            if state[0] == 1:  # cancelled while the body runs: it is left running
+            with lock:
+                running = state[0] == 1
+                state[0] = 3
+            if running and on_overrun is not None:  # cancelled while the body runs
                 on_overrun("abandon")
 
     async def call_chunk(
@@ -236,6 +239,12 @@ class InThread(Placement):
             _chunk, (fn, fixed_args, map_index, elements, first, node), on_overrun=on_overrun
         )
         return result
+
+
+def _guarded(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Run ``fn(*args)`` in a worker thread, unless the call was cancelled before it began."""
+    trio.from_thread.check_cancelled()
+    return fn(*args)
 
 
 async def _discard_if_cancelled(on_overrun: OverrunCallback | None) -> None:
