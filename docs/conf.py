@@ -94,12 +94,14 @@ nitpick_ignore_regex: list[tuple[str, str]] = [
         r"|AbstractAsyncContextManager|Outcome|Random|PathLike|Literal|ClassVar)",
     ),
 ]
+# optional dependencies of trio_dag.instruments, without an inventory here
+nitpick_ignore_regex += [(r"py:.*", r"(rich|opentelemetry)(\..*)?")]
 if not INTERSPHINX:
     nitpick_ignore_regex += [
         (
             r"py:.*",
             r"(trio|outcome|collections|typing|random|contextvars|contextlib|enum|os|pathlib"
-            r"|concurrent)"
+            r"|concurrent|logging)"
             r"(\..*)?",
         ),
         (
@@ -174,9 +176,10 @@ _analyze = ModuleAnalyzer.analyze
 def _analyze_with_private_modules(self: ModuleAnalyzer) -> None:
     done = self._analyzed
     _analyze(self)
-    if done or self.modname != "trio_dag":
+    if done or self.modname not in ("trio_dag", "trio_dag.instruments"):
         return
-    for modname in sorted(m for m in sys.modules if m.startswith("trio_dag._")):
+    prefix = self.modname + "._"
+    for modname in sorted(m for m in sys.modules if m.startswith(prefix)):
         try:
             other = ModuleAnalyzer.for_module(modname)
             other.analyze()

@@ -49,9 +49,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _cpu_work as cw  # noqa: E402 - the workers import it by this name
+import _cpu_work as cw
 
-import trio_dag as td  # noqa: E402
+import trio_dag as td
 
 TARGET_INLINE = 0.65
 Engine = Callable[[list[str]], float]
@@ -197,9 +197,11 @@ def measure(n: int, rounds: int, dask: bool) -> dict[str, Any]:
         "target_process_vs_inline": TARGET_INLINE,
         "process_vs_best_peer": med["process"] / best_peer,
     }
-    print(f"{n:,} records, {rounds} rounds, load average {load_before[0]:.1f} -> "
-          f"{load_after[0]:.1f} on {os.cpu_count()} cores; inline "
-          f"{out['ms_per_record_inline']:.3f} ms/record")
+    print(
+        f"{n:,} records, {rounds} rounds, load average {load_before[0]:.1f} -> "
+        f"{load_after[0]:.1f} on {os.cpu_count()} cores; inline "
+        f"{out['ms_per_record_inline']:.3f} ms/record"
+    )
     for k, v in med.items():
         print(f"  {k:<15} {v:8.3f} s  {v / base:5.2f}x inline")
     ok1 = med["process"] / base <= TARGET_INLINE

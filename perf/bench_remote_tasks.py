@@ -37,9 +37,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _cpu_work as cw  # noqa: E402 - the workers import it by this name
+import _cpu_work as cw
 
-import trio_dag as td  # noqa: E402
+import trio_dag as td
 
 TARGET = 1.2
 

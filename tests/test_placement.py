@@ -65,7 +65,9 @@ def write_pid_and_hang(path: str) -> None:
     time.sleep(60)
 
 
-def wait_for_file(path: str, timeout: float = 20.0) -> str:
+def wait_for_file(path: str, timeout: float = 20.0, started: str | None = None) -> str:
+    if started is not None:  # tell the test this call is running now
+        Path(started).write_text("started")
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
         if time.monotonic() > deadline:

@@ -87,11 +87,6 @@ async def forgotten(client: distributed.Client, prefix: str) -> None:
         await trio.sleep(0.01)
 
 
-def started_then_wait(started: str, release: str) -> str:
-    Path(started).write_text("started")
-    return wait_for_file(release)
-
-
 async def busy_workers(client: distributed.Client, tmp_path: Path) -> list[Any]:
     """Occupy both single-threaded workers (one blocker pinned to each) until
     ``tmp_path / "release"`` exists; return the blockers once both run."""
@@ -101,9 +96,10 @@ async def busy_workers(client: distributed.Client, tmp_path: Path) -> list[Any]:
         started = tmp_path / f"started-{k}"
         blockers.append(
             client.submit(
-                started_then_wait,
-                str(started),
+                wait_for_file,
                 str(release),
+                60.0,
+                str(started),
                 workers=[addr],
                 allow_other_workers=False,
                 pure=False,

@@ -18,7 +18,7 @@ import trio
 import trio_dag
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
-SUBPACKAGES = {"interop"}  # public subpackages, imported on demand only
+SUBPACKAGES = {"instruments", "interop"}  # public subpackages, imported on demand only
 
 # ``.. autoclass:: Name`` or ``.. autofunction:: name(explicit signature)``
 AUTO_DIRECTIVE = re.compile(

@@ -365,23 +365,37 @@ class DAG(metaclass=DAGMeta):
             max_in_flight: most items read from the source and not yet
                 received by the consumer.
             batch_size: when set, items are read and admitted in batches of this
-                size (the last may be smaller), and each result is a ``list`` of
-                the batch's :class:`~trio_dag.RunResult`\ s.
+                size (the last may be smaller), and each result is a ``list``
+                with one entry per item, in source order: its
+                :class:`~trio_dag.RunResult`, or for an item with invalid
+                inputs its :class:`~trio_dag.InputError` instance.
             ordered: deliver in input order (``True``) or in completion order.
             on_item_failure: ``"continue"`` delivers a failed item's partial
-                result (``result.ok`` is false) and goes on; ``"stop"`` raises
-                that item's :class:`~trio_dag.RunFailed` from the iteration,
-                after every earlier result, and cancels the rest.
+                result (``result.ok`` is false) and goes on; ``"stop"`` ends the
+                stream at the first failure (a failed run's
+                :class:`~trio_dag.RunFailed`, an invalid item's
+                :class:`~trio_dag.InputError`, the source's error): nothing more
+                is read or started, the work in flight that comes after it is
+                cancelled, what comes before it is delivered, then the
+                iteration raises it and ends (see
+                :class:`~trio_dag.StreamResults`).
             strategy, supervisor, retry, deadline, seed, instruments: as for
                 :meth:`run`, applied to each item's run (``deadline`` per item).
             placements, limiters: as for :meth:`run`; bound once for the
                 whole stream (a limit given as an int is shared by every item).
 
+        Each item's mapping is read when the item is read from the source, so a
+        source may refill one mapping for every row. Exceptions leave the
+        ``async with`` block as themselves, never wrapped in an exception
+        group: what the block raises (``except td.RunFailed:`` around it
+        works), or a ``KeyboardInterrupt`` from a node.
+
         Raises:
             InvalidOptionError: an option is invalid (before anything runs).
             InputError: a node's ``run_in`` or ``limiter`` name is not bound
-                (before anything runs); from the iteration, when an item's
-                inputs are invalid.
+                (before anything runs); from the iteration, at an item's place in
+                the delivery order, when the item is not a mapping or its inputs
+                are missing or unknown; the next iteration goes on (``"continue"``).
         """
         graph = cls.graph
         options = RunOptions.build(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, final
@@ -25,12 +26,31 @@ Source = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 class StreamResults:
     """The async iterator a stream yields: one result per item (or per batch).
 
-    Each result is that item's :class:`~trio_dag.RunResult`; with
-    ``batch_size`` set, a ``list`` of them, one per item of the batch. A
-    failed item's result is partial (``result.ok`` is false; its
-    ``errors`` say why) unless the stream was opened with
-    ``on_item_failure="stop"``, in which case iteration raises that item's
-    :class:`~trio_dag.RunFailed` after every earlier result was delivered.
+    Each result is that item's :class:`~trio_dag.RunResult`. A failed item's
+    result is partial (``result.ok`` is false; its ``errors`` say why). An
+    item whose inputs are invalid (not a mapping, a missing or unknown input)
+    has no run: iteration raises that item's :class:`~trio_dag.InputError` at
+    the item's place in the delivery order, and the next ``__anext__`` goes on
+    with the next item. An error of the source itself is raised after every
+    item read before it was delivered, and ends the iteration.
+
+    With ``batch_size`` set, each result is a ``list`` with one entry per item
+    of the batch, in source order: the item's :class:`~trio_dag.RunResult`, or,
+    for an item with invalid inputs, its :class:`~trio_dag.InputError`
+    instance (not raised, so the batch's other results are never lost).
+
+    With ``on_item_failure="stop"`` the first failure (a failed run's
+    :class:`~trio_dag.RunFailed`, an invalid item's
+    :class:`~trio_dag.InputError`, the source's error) ends the stream: no new
+    item is read or started, the work in flight that would be delivered after
+    it is cancelled, what comes before it is delivered, then iteration raises
+    it, and any further ``__anext__`` raises ``StopAsyncIteration``. In input
+    order (``ordered=True``) the items read before the failing one still
+    finish and are delivered first; in completion order the error is raised at
+    once and everything else in flight is cancelled. With ``batch_size`` the
+    batch is the unit: a failure cancels the rest of its batch, and the batch
+    is delivered as that error (the failure of the first failing item in
+    source order, when several failed).
     """
 
     __slots__ = ("_receive", "_slots")
@@ -65,7 +85,14 @@ async def open_stream(
     ordered: bool = True,
     on_item_failure: str = "continue",
 ) -> AsyncIterator[StreamResults]:
-    """The implementation of :meth:`trio_dag.DAG.stream` (see there)."""
+    """The implementation of :meth:`trio_dag.DAG.stream` (see there).
+
+    Every outcome of an item (its result, its failure, its invalid inputs, the
+    source's error) reaches the consumer through the results channel, never as
+    an exception of a background task; what does leave a background task (a
+    node's ``KeyboardInterrupt``, a bug) and what the consumer's block raises
+    leave the ``async with`` as themselves (see :func:`_leave`).
+    """
     where = f"DAG {graph.name!r}: stream"
     check_int(where, "max_in_flight", max_in_flight, minimum=1)
     if batch_size is not None:
@@ -87,6 +114,7 @@ async def open_stream(
     stop = on_item_failure == "stop"
     slots = trio.Semaphore(max_in_flight)
     send, receive = trio.open_memory_channel[Any](math.inf)
+    input_values = graph.bind_inputs
 
     async def next_item() -> Any:
         """The next input mapping, or StopAsyncIteration."""
@@ -97,8 +125,26 @@ async def open_stream(
         except StopIteration:
             raise StopAsyncIteration from None
 
-    async def run_one(item: Mapping[str, Any]) -> RunResult:
-        run = _Run(graph, graph.bind_inputs(item), None, options, shared)
+    def bind(index: int, item: Any) -> Any:
+        """The item's input values, read now; or the item's error (not raised).
+
+        Reading the mapping when the item is read, not when its run starts,
+        keeps a source that refills one mapping for every row correct.
+        """
+        # `type(...) is dict` first: an ABC isinstance per item costs ~5% of a stream.
+        if type(item) is not dict and not isinstance(item, Mapping):
+            return InputError(
+                f"{where}: item {index} must be a mapping of input names to values, "
+                f"got {reprlib.repr(item)}"
+            )
+        try:
+            return input_values(item)
+        except Exception as exc:  # an InputError, or a mapping that fails when read
+            exc.add_note(f"in item {index} of the stream (counting from 0)")
+            return exc
+
+    async def run_one(values: list[Any]) -> RunResult:
+        run = _Run(graph, values, None, options, shared)
         try:
             return await run.go(options.deadline)
         except RunFailed as exc:
@@ -106,8 +152,13 @@ async def open_stream(
                 raise
             return exc.result
 
+    # Delivery. "continue": every outcome is sent, in order or as it comes.
+    # "stop": the first failure in delivery order is the last thing sent.
     pending: dict[int, tuple[int, Any]] = {}
     next_out = 0
+    stop_at: int | None = None  # "stop": seq of the failure that ends the stream
+    scopes: dict[int, trio.CancelScope] = {}  # "stop": the units in flight, by seq
+    reading = trio.CancelScope()  # the producer's: cancelled when the stream stops
 
     def deliver(seq: int, count: int, payload: Any) -> None:
         nonlocal next_out
@@ -119,61 +170,170 @@ async def open_stream(
             send.send_nowait(pending.pop(next_out))
             next_out += 1
 
-    async def run_unit(seq: int, items: list[Mapping[str, Any]]) -> None:
+    def settle(seq: int, count: int, payload: Any, failed: bool) -> None:
+        """Deliver in "stop" mode: a failure ends the stream at its place."""
+        nonlocal next_out, stop_at
+        if stop_at is not None and (not ordered or seq > stop_at):
+            return  # after the failure that ended the stream: dropped
+        if failed:
+            stop_at = seq
+            reading.cancel()
+            for q, scope in scopes.items():
+                if not ordered or q > seq:
+                    scope.cancel()
+            if not ordered:
+                send.send_nowait((count, payload))
+                send.close()
+                return
+            for q in [q for q in pending if q > seq]:
+                del pending[q]
+        if not ordered:
+            send.send_nowait((count, payload))
+            return
+        pending[seq] = (count, payload)
+        while next_out in pending:
+            send.send_nowait(pending.pop(next_out))
+            if next_out == stop_at:
+                send.close()
+                return
+            next_out += 1
+
+    async def run_single(seq: int, values: list[Any]) -> None:
+        deliver(seq, 1, await run_one(values))
+
+    async def run_batch(seq: int, unit: list[Any]) -> None:
+        results: list[Any] = list(unit)  # an item's error stays as its entry
+
+        async def one(j: int, values: list[Any]) -> None:
+            results[j] = await run_one(values)
+
+        async with trio.open_nursery() as batch:
+            for j, values in enumerate(unit):
+                if not isinstance(values, BaseException):
+                    batch.start_soon(one, j, values)
+        deliver(seq, len(unit), results)
+
+    async def stoppable_single(seq: int, values: list[Any]) -> None:
+        """An item in "stop" mode: cancellable; its failure stops the stream."""
         payload: Any = None
-        try:
-            if batch_size is None:
-                payload = await run_one(items[0])
-            else:
-                results: list[Any] = [None] * len(items)
+        failed = False
+        with trio.CancelScope() as scopes[seq]:
+            try:
+                payload = await run_one(values)
+            except RunFailed as exc:
+                payload = exc
+                failed = True
+        if not scopes.pop(seq).cancelled_caught:
+            settle(seq, 1, payload, failed)
 
-                async def one(j: int, item: Mapping[str, Any]) -> None:
-                    results[j] = await run_one(item)
+    async def stoppable_batch(seq: int, unit: list[Any]) -> None:
+        """A batch in "stop" mode: its first failure (in source order) stops the stream."""
+        results: list[Any] = [None] * len(unit)
+        failures: dict[int, RunFailed] = {}
 
-                async with trio.open_nursery() as batch:
-                    for j, item in enumerate(items):
-                        batch.start_soon(one, j, item)
-                payload = results
-        except* (RunFailed, InputError) as group:  # "stop" mode, or a bad item: end here
-            payload = _first_leaf(group)
-        deliver(seq, len(items), payload)
+        async def one(j: int, values: list[Any]) -> None:
+            try:
+                results[j] = await run_one(values)
+            except RunFailed as exc:
+                failures[j] = exc
+                batch.cancel_scope.cancel()  # the batch is delivered as this failure
 
-    async def produce(items: trio.Nursery) -> None:
+        with trio.CancelScope() as scopes[seq]:
+            async with trio.open_nursery() as batch:
+                for j, values in enumerate(unit):
+                    batch.start_soon(one, j, values)
+        if scopes.pop(seq).cancelled_caught:
+            return
+        if failures:
+            settle(seq, len(unit), failures[min(failures)], True)
+        else:
+            settle(seq, len(unit), results, False)
+
+    async def produce_single(items: trio.Nursery) -> tuple[int, BaseException | None]:
+        """Read the source item by item; return the end's seq and the source's error."""
         seq = 0
-        size = batch_size or 1
+        start = items.start_soon
+        unit = stoppable_single if stop else run_single
         while True:
-            unit: list[Mapping[str, Any]] = []
-            error: Exception | None = None
-            for _ in range(size):
+            await slots.acquire()  # read the source only when there is room
+            try:
+                item = await next_item()
+            except StopAsyncIteration:
+                slots.release()
+                return seq, None
+            except Exception as exc:  # the source failed: delivered, in order
+                return seq, exc
+            values = bind(seq, item)
+            if not isinstance(values, BaseException):
+                start(unit, seq, values)
+            elif stop:
+                settle(seq, 1, values, True)
+                return seq, None
+            else:
+                deliver(seq, 1, values)
+            seq += 1
+
+    async def produce_batches(items: trio.Nursery) -> tuple[int, BaseException | None]:
+        """Read the source batch by batch; return the end's seq and the source's error."""
+        seq = index = 0
+        assert batch_size is not None
+        while True:
+            unit: list[Any] = []
+            for _ in range(batch_size):
                 await slots.acquire()  # read the source only when there is room
                 try:
-                    unit.append(await next_item())
+                    item = await next_item()
                 except StopAsyncIteration:
                     slots.release()
                     break
-                except Exception as exc:  # the source failed: deliver it, in order
-                    error = exc
-                    break
+                except Exception as exc:  # the source failed: delivered, in order
+                    if unit:
+                        items.start_soon(stoppable_batch if stop else run_batch, seq, unit)
+                        seq += 1
+                    return seq, exc
+                values = bind(index, item)
+                index += 1
+                if stop and isinstance(values, BaseException):
+                    settle(seq, len(unit) + 1, values, True)  # the batch is its bad item
+                    return seq, None
+                unit.append(values)
             if unit:
-                items.start_soon(run_unit, seq, unit)
+                items.start_soon(stoppable_batch if stop else run_batch, seq, unit)
                 seq += 1
-            if error is not None:
-                deliver(seq, 1, error)
-                return
-            if len(unit) < size:
-                return
+            if len(unit) < batch_size:
+                return seq, None
 
     async def supervise() -> None:
-        async with send, trio.open_nursery() as items:
-            await produce(items)
+        seq, error = 0, None
+        async with trio.open_nursery() as items:
+            with reading:
+                seq, error = await (produce_single if batch_size is None else produce_batches)(
+                    items
+                )
+                if error is not None and stop:
+                    settle(seq, 1, error, True)
+                    error = None
+        if error is not None:  # "continue": after every item read before it
+            deliver(seq, 1, error)
+        # Closed only when all went well, and with no checkpoint after the
+        # work ended: were `send` closed first, the consumer could see the end
+        # of the stream and leave, cancelling this task and losing its error.
+        send.close()
 
+    body: BaseException | None = None
+    group: BaseExceptionGroup[BaseException] | None = None
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(supervise)
-            try:
-                yield StreamResults(receive, slots)
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(supervise)
+                try:
+                    yield StreamResults(receive, slots)
+                except BaseException as exc:  # the consumer's, raised again below as itself
+                    body = exc
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as exc:  # what left the stream's own tasks
+            group = exc
     finally:
         closer = getattr(aiter_ if aiter_ is not None else sync_iter, "aclose", None)
         with trio.CancelScope(shield=True):
@@ -181,11 +341,39 @@ async def open_stream(
                 await closer()
             elif hasattr(sync_iter, "close"):
                 sync_iter.close()  # type: ignore[union-attr]
+    if group is not None or body is not None:
+        raise _leave(where, body, group)
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first exception inside ``group``, however deeply nested."""
-    return next(iter(_leaves(group)))
+def _leave(
+    where: str, body: BaseException | None, group: BaseExceptionGroup[BaseException] | None
+) -> BaseException:
+    """The one exception that leaves ``async with Dag.stream(...)``.
+
+    ``body`` is what the consumer's block raised, ``group`` what the stream's
+    own tasks raised. Cancellations are not errors; a single real error leaves
+    as itself (the same object), so ``except td.RunFailed:`` or ``except
+    KeyboardInterrupt:`` around the block work. Two real errors at once (the
+    block raised while a background task failed) leave together in a
+    ``BaseExceptionGroup``: neither is dropped.
+    """
+    real: list[BaseException] = []
+    if group is not None:
+        real = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    if body is not None and not isinstance(body, trio.Cancelled):
+        if not real:
+            return body
+        stream_error = real[0] if len(real) == 1 else group
+        assert stream_error is not None
+        return BaseExceptionGroup(
+            f"{where}: the consumer's block raised while the stream failed", [body, stream_error]
+        )
+    if len(real) == 1:
+        return real[0]
+    if real or body is None:  # several real errors, or only cancellations: the group as is
+        assert group is not None
+        return group
+    return body  # a cancellation of the consumer's block
 
 
 def _leaves(exc: BaseException) -> Iterable[BaseException]:
