@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import time
 from typing import Any
 
 import trio_dag as td
@@ -56,6 +58,12 @@ def work(line: str) -> str:
 def work_chunk(lines: list[str]) -> list[str]:
     """:func:`work` on each line: the unit of work of the chunked peers."""
     return [work(line) for line in lines]
+
+
+def hold(seconds: float) -> int:
+    """Keep a worker busy for a while (so that warm-up calls overlap); its PID."""
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def tiny(x: int) -> int:

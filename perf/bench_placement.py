@@ -171,7 +171,13 @@ def interleaved(effort: str, dask: bool) -> dict[str, Any]:
     rounds = ROUNDS[effort]
     with backends(dask) as calls:
         times = trio.run(_interleave, calls, rounds)
-    out: dict[str, Any] = {"effort": effort, "rounds": rounds, "target": TARGET, "backends": {}}
+    out: dict[str, Any] = {
+        "bench": "placement",
+        "effort": effort,
+        "rounds": rounds,
+        "target": TARGET,
+        "backends": {},
+    }
     for b, t in times.items():
         med = {w: statistics.median(v) * 1e6 for w, v in t.items()}
         low = {w: min(v) * 1e6 for w, v in t.items()}

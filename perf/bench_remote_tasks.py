@@ -92,6 +92,7 @@ def measure(n: int, rounds: int) -> dict[str, Any]:
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["trio_dag"] / med["dask"]
     out = {
+        "bench": "remote_tasks",
         "tasks": n,
         "rounds": rounds,
         "cpus": os.cpu_count(),

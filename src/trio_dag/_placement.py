@@ -417,13 +417,19 @@ class InExecutor(Placement):
     def __repr__(self) -> str:
         return f"InExecutor({self.executor!r}, on_cancel={self.on_cancel!r})"
 
-    def _submit_pickled(self, payload: bytes, node: str | None) -> cf.Future[Any]:
-        if self._dask:
-            # A key of its own per call: Dask's default (pure=True) would give a
-            # retry of the same call the failed task back instead of running it.
-            submit: Callable[..., cf.Future[Any]] = self.executor.submit
-            return submit(_run_pickled, payload, key=f"{node or 'trio_dag'}-{uuid.uuid4().hex}")
-        return self.executor.submit(_run_pickled, payload)
+    async def _call_pickled(
+        self, payload: bytes, node: str | None, on_overrun: OverrunCallback | None
+    ) -> Any:
+        """Submit a pickled call, await it, unpickle its result."""
+        try:
+            if self._dask:
+                raw = await _dask_call(self.executor, payload, node)
+            else:
+                future = self.executor.submit(_run_pickled, payload)
+                raw = await _wait(future, self._wait, on_overrun)
+        except _RemoteSerializationError as exc:
+            raise _remote_error(exc, self, node) from exc
+        return _unpickle_result(raw, self, node)
 
     async def call(
         self,
@@ -437,12 +443,7 @@ class InExecutor(Placement):
         if not self.serializes:
             return await _wait(self.executor.submit(fn, *args), self._wait, on_overrun)
         payload = _payload(self._dumps, self, node, fn, args, (fn, tuple(args)))
-        future = self._submit_pickled(payload, node)
-        try:
-            raw = await _wait(future, self._wait, on_overrun)
-        except _RemoteSerializationError as exc:
-            raise _remote_error(exc, self, node) from exc
-        return _unpickle_result(raw, self, node)
+        return await self._call_pickled(payload, node, on_overrun)
 
     async def call_chunk(
         self,
@@ -464,12 +465,7 @@ class InExecutor(Placement):
         payload = _payload(
             self._dumps, self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first
         )
-        future = self._submit_pickled(payload, node)
-        try:
-            raw = await _wait(future, self._wait, on_overrun)
-        except _RemoteSerializationError as exc:
-            raise _remote_error(exc, self, node) from exc
-        result: list[Any] = _unpickle_result(raw, self, node)
+        result: list[Any] = await self._call_pickled(payload, node, on_overrun)
         return result
 
 
@@ -557,6 +553,129 @@ async def _wait(future: cf.Future[Any], wait: bool, on_overrun: OverrunCallback 
     future.add_done_callback(on_done)
     await trio.lowlevel.wait_task_rescheduled(abort)
     return future.result()
+
+
+# --------------------------------------------------------------------- Dask
+
+
+async def _dask_call(executor: Any, payload: bytes, node: str | None) -> Any:
+    """Run ``_run_pickled(payload)`` as a task of the Dask client behind ``executor``.
+
+    The client's own futures, not the ``ClientExecutor``'s: that executor
+    fetches every result with a request of its own, while here the results of
+    all the tasks that finished meanwhile come in one ``client.gather`` (see
+    :class:`_DaskResults`), as Dask's own ``client.map`` + ``gather`` do.
+    A retry is a new task: a key of its own (Dask's default, ``pure=True``,
+    would give a retry of the same call the failed task back).
+    """
+    client = executor._client
+    key = f"{node or 'trio_dag'}-{uuid.uuid4().hex}"
+    future = client.submit(_run_pickled, payload, key=key, **{**executor._kwargs, "pure": False})
+    await _dask_done(future)
+    if future.status == "finished":
+        value = await _DaskResults.of(client).fetch(future)
+        if value is not _ALONE:
+            return value
+    # an error (kept with its type), a task cancelled by someone else, a failed batch
+    return await trio.to_thread.run_sync(future.result)
+
+
+async def _dask_done(future: Any) -> None:
+    """Park until a Dask future is done; if cancelled, cancel the task.
+
+    Dask futures never say that their task runs, so a cancel always ends the
+    wait at once: a pending task never runs, a running one finishes on its
+    worker and Dask drops its result.
+    """
+    if future.done():
+        await trio.lowlevel.checkpoint()
+        return
+    task = trio.lowlevel.current_task()
+    run_sync_soon = trio.lowlevel.current_trio_token().run_sync_soon
+    parked = [True]
+
+    def resume() -> None:  # in the trio thread
+        if parked[0]:
+            parked[0] = False
+            trio.lowlevel.reschedule(task)
+
+    def on_done(_: Any) -> None:  # in Dask's callback thread
+        with contextlib.suppress(trio.RunFinishedError):  # the run is gone: nobody waits
+            run_sync_soon(resume)
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        parked[0] = False
+        future.cancel()
+        return _ABORT_OK
+
+    future.add_done_callback(on_done)
+    await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+_ALONE: Any = object()
+"""Delivered instead of a value when a batch failed: fetch this result alone."""
+
+
+class _DaskResults:
+    """Results of finished Dask tasks, fetched in batches (one per client and trio run).
+
+    A system task of the run takes every request made since its last batch
+    and fetches them with one ``client.gather`` in a thread (abandoned if the
+    run ends first), then wakes each waiting task with its value.
+    """
+
+    __slots__ = ("_client", "_waiting", "_wake")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._waiting: dict[Any, trio.lowlevel.Task] = {}  # future -> its parked task
+        self._wake = trio.Event()
+        trio.lowlevel.spawn_system_task(self._serve, name="trio_dag Dask results")
+
+    @classmethod
+    def of(cls, client: Any) -> _DaskResults:
+        """The fetcher of ``client`` in this trio run."""
+        try:
+            per_run = _DASK_RESULTS.get()
+        except LookupError:
+            per_run = {}
+            _DASK_RESULTS.set(per_run)
+        fetcher = per_run.get(id(client))
+        if fetcher is None or fetcher._client is not client:
+            fetcher = per_run[id(client)] = cls(client)
+        return fetcher
+
+    async def fetch(self, future: Any) -> Any:
+        """The value of a finished ``future`` (or ``_ALONE``)."""
+        self._waiting[future] = trio.lowlevel.current_task()
+        self._wake.set()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._waiting.pop(future, None)  # a batch under way delivers to nobody
+            return _ABORT_OK
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def _serve(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            batch = list(self._waiting)
+            try:
+                values = await trio.to_thread.run_sync(
+                    self._client.gather, batch, abandon_on_cancel=True
+                )
+            except Exception:
+                values = [_ALONE] * len(batch)
+            for future, value in zip(batch, values, strict=True):
+                task = self._waiting.pop(future, None)
+                if task is not None:
+                    trio.lowlevel.reschedule(task, outcome.Value(value))
+
+
+_DASK_RESULTS: trio.lowlevel.RunVar[dict[int, _DaskResults]] = trio.lowlevel.RunVar(
+    "trio_dag.dask_results"
+)
 
 
 # ------------------------------------------------- chunks and serialization
