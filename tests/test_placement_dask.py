@@ -246,3 +246,23 @@ async def test_fail_fast_cancels_a_pending_remote_task_which_never_runs(
     assert isinstance(info.value.__cause__, Boom)
     assert info.value.result.statuses["never"] == td.NodeStatus.CANCELLED
     assert not marker.exists()
+
+
+async def test_concurrent_calls_results_come_back_each_to_its_caller(
+    cluster: td.InExecutor,
+) -> None:
+    """Results of tasks that finish together are fetched in one batch, then handed out."""
+    results: dict[int, int] = {}
+
+    async def one(x: int) -> None:
+        results[x] = await cluster.call(add, (x, 1000), node="many")
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            for x in range(40):
+                nursery.start_soon(one, x)
+        # a caller cancelled while its result is being fetched gets nothing, others do
+        with trio.move_on_after(0):
+            await cluster.call(add, (1, 1))
+        assert await cluster.call(add, (2, 2)) == 4
+    assert results == {x: x + 1000 for x in range(40)}
