@@ -232,13 +232,22 @@ class Faulty(td.Instrument):
         self.hook = hook
         self.calls = 0
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in ("run_started", "node_started", "node_finished", "run_finished") and (
-            name == object.__getattribute__(self, "hook")
-        ):
+    def _maybe_fail(self, name: str) -> None:
+        if name == self.hook:
             self.calls += 1
             raise RuntimeError(f"faulty {name}")
-        return object.__getattribute__(self, name)
+
+    def run_started(self, dag: str, run_id: str) -> None:
+        self._maybe_fail("run_started")
+
+    def node_started(self, node: str, attempt: int) -> None:
+        self._maybe_fail("node_started")
+
+    def node_finished(self, node: str, elapsed: float) -> None:
+        self._maybe_fail("node_finished")
+
+    def run_finished(self, result: td.RunResult) -> None:
+        self._maybe_fail("run_finished")
 
 
 @pytest.mark.parametrize("hook", ["run_started", "node_started", "node_finished", "run_finished"])

@@ -3,6 +3,9 @@
 The whole public API is re-exported here; everything else is private.
 """
 
+from ._context import Attempt as Attempt
+from ._context import current_attempt as current_attempt
+from ._context import current_run_id as current_run_id
 from ._dag import DAG as DAG
 from ._declare import Input as Input
 from ._declare import Node as Node
@@ -18,9 +21,12 @@ from ._exceptions import InputError as InputError
 from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
+from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
+from ._handle import Progress as Progress
+from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
 from ._placement import InExecutor as InExecutor
 from ._placement import InProcess as InProcess
@@ -29,11 +35,10 @@ from ._placement import Placement as Placement
 from ._placement import wait_future as wait_future
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
+from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
-from ._run import Attempt as Attempt
-from ._run import current_attempt as current_attempt
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults
@@ -59,12 +64,16 @@ __all__ = [
     "InvalidOptionError",
     "MapError",
     "Node",
+    "NodeCancelled",
     "NodeFunction",
     "NodeStatus",
     "Parallel",
     "Placement",
+    "Progress",
     "RetryPolicy",
     "RunFailed",
+    "RunHandle",
+    "RunInterrupted",
     "RunResult",
     "RunStatus",
     "Sequential",
@@ -73,6 +82,7 @@ __all__ = [
     "Supervisor",
     "UnknownDependencyError",
     "current_attempt",
+    "current_run_id",
     "get",
     "input",
     "node",

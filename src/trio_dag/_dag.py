@@ -20,6 +20,7 @@ import trio
 from ._declare import Input, Node, NodeFunction
 from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
 from ._graph import NO_DEFAULT, Graph
+from ._handle import RunHandle, start_run
 from ._instrument import Instrument
 from ._options import RunOptions
 from ._placement import Placement
@@ -325,6 +326,20 @@ class DAG(metaclass=DAGMeta):
             limiters=limiters,
         )
         return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
+
+    @classmethod
+    def start(
+        cls, inputs: Mapping[str, Any] | None = None, **run_options: Any
+    ) -> AbstractAsyncContextManager[RunHandle]:
+        """Start a run in the background: ``async with Dag.start(inputs) as run:``.
+
+        The block gets a :class:`~trio_dag.RunHandle` once the run has started
+        (bad inputs or options raise on entry, before any node runs). Leaving
+        the block cancels the run if it is still going; the handle stays
+        usable after it (``run.result()``, ``await run.wait()``). Options are
+        as for :meth:`run`.
+        """
+        return start_run(cls, inputs, **run_options)
 
     @classmethod
     def run_sync(cls, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:

@@ -11,10 +11,10 @@ from typing import Any
 
 import trio
 
+from ._context import current_attempt
 from ._dag import DAG
 from ._declare import get, input, node
 from ._retry import RetryPolicy
-from ._run import current_attempt
 
 __all__ = ["SalesReport"]
 

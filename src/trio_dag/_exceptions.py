@@ -15,8 +15,15 @@ The hierarchy, as a tree::
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
     ├── SerializationError           a placed call could not be pickled (also a TypeError)
+    ├── NodeCancelled                a node raised trio.Cancelled while its run was not
+    │                                cancelled (also a RuntimeError); kept as its failure
     └── RunFailed                    a run did not complete; .result keeps what did
                                      (defined beside RunResult in trio_dag's results layer)
+
+    RunInterrupted                   a BaseException, beside RunResult too: KeyboardInterrupt
+                                     or SystemExit stopped a run; always raised as a
+                                     subclass of the original type too; .result keeps
+                                     what completed
 
 Errors raised by a node's own code are never wrapped in a trio_dag type: they
 are kept as they are, in :attr:`RunResult.errors <trio_dag.RunResult.errors>`
@@ -36,6 +43,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "NodeCancelled",
     "SerializationError",
     "UnknownDependencyError",
 ]
@@ -254,3 +262,20 @@ class SerializationError(DAGError, TypeError):
         self.part = part
         self.argument = argument
         self.index = index
+
+
+class NodeCancelled(DAGError, RuntimeError):
+    """A node raised :class:`trio.Cancelled` although its run was not being cancelled.
+
+    Such a ``Cancelled`` comes from somewhere else (an exception object
+    leaked from another cancel scope or task) and would otherwise end the
+    node without a value. It is the node's failure instead; the stray
+    ``Cancelled`` is kept as ``__cause__``.
+
+    Attributes:
+        node: the node's name.
+    """
+
+    def __init__(self, message: str, *, node: str) -> None:
+        super().__init__(message)
+        self.node = node

@@ -19,7 +19,7 @@ from ._exceptions import DAGError
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["NodeStatus", "RunFailed", "RunResult", "RunStatus"]
+__all__ = ["NodeStatus", "RunFailed", "RunInterrupted", "RunResult", "RunStatus"]
 
 MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
@@ -37,6 +37,9 @@ class NodeStatus(enum.StrEnum):
     """It never started because a dependency failed or was skipped."""
     NOT_STARTED = "not_started"
     """It never started because the run stopped first."""
+    RUNNING = "running"
+    """It is running or waiting to retry (only in a snapshot of a run still going:
+    :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
 
 
 class RunStatus(enum.StrEnum):
@@ -50,6 +53,16 @@ class RunStatus(enum.StrEnum):
     """Restart intensity was exceeded and the supervisor escalated."""
     TIMED_OUT = "timed_out"
     """The run's deadline passed."""
+    CANCELLED = "cancelled"
+    """The run was cancelled from outside (a cancel scope around it, or
+    :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled``
+    went on, and instruments got this partial result."""
+    INTERRUPTED = "interrupted"
+    """``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
+    :class:`~trio_dag.RunInterrupted`)."""
+    RUNNING = "running"
+    """The run is still going: a snapshot taken by :meth:`RunHandle.result
+    <trio_dag.RunHandle.result>`."""
 
 
 @final
@@ -71,6 +84,7 @@ class RunResult(Mapping[str, Any]):
         "_attempts",
         "_end",
         "_errors",
+        "_last",
         "_start",
         "_statuses",
         "_values",
@@ -89,6 +103,7 @@ class RunResult(Mapping[str, Any]):
         attempts: dict[int, int],
         status: RunStatus,
         run_id: str,
+        last: dict[int, BaseException] | None = None,
     ) -> None:
         self.graph = graph
         self._values = values
@@ -98,6 +113,7 @@ class RunResult(Mapping[str, Any]):
         self._attempts = attempts
         self.status = status
         self.run_id = run_id
+        self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     # -- Mapping
@@ -144,6 +160,19 @@ class RunResult(Mapping[str, Any]):
         return {names[i]: e for i, e in sorted(self._errors.items())}
 
     @property
+    def last_errors(self) -> dict[str, BaseException]:
+        """The last exception of every node that raised one and has no value.
+
+        This is :attr:`errors` plus, for nodes that were cancelled (the run
+        stopped, its deadline passed, a level restart) after an attempt had
+        failed, the exception of that attempt: a node cancelled while it
+        waited to retry is not failed, but its error is not forgotten either.
+        """
+        names = self.graph.nodes
+        merged = {**self._last, **self._errors}
+        return {names[i]: merged[i] for i in sorted(merged)}
+
+    @property
     def outcomes(self) -> dict[str, outcome.Outcome[Any]]:
         """``outcome.Value`` or ``outcome.Error`` for every node that finished."""
         out: dict[str, outcome.Outcome[Any]] = {}
@@ -164,13 +193,15 @@ class RunResult(Mapping[str, Any]):
             g = self.graph
             st = [NodeStatus.NOT_STARTED] * len(g.nodes)
             bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
+            still = self.status is RunStatus.RUNNING
+            running = NodeStatus.RUNNING if still else NodeStatus.CANCELLED
             for i in g._order_ix:  # dependencies come first
                 if self._values[i] is not MISSING:
                     st[i] = NodeStatus.COMPLETED
                 elif i in self._errors:
                     st[i] = NodeStatus.FAILED
                 elif self._start[i] is not None:
-                    st[i] = NodeStatus.CANCELLED
+                    st[i] = running
                 elif any(st[j] in bad for j in g._node_deps[i]):
                     st[i] = NodeStatus.SKIPPED
             self._statuses = tuple(st)
@@ -218,7 +249,15 @@ class RunResult(Mapping[str, Any]):
             lines.append(
                 f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
-        for s in (NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.NOT_STARTED):
+        for i, e in sorted(self._last.items()):
+            if i not in self._errors:
+                lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
+        for s in (
+            NodeStatus.RUNNING,
+            NodeStatus.CANCELLED,
+            NodeStatus.SKIPPED,
+            NodeStatus.NOT_STARTED,
+        ):
             these = [names[i] for i, x in enumerate(st) if x is s]
             if these:
                 lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
@@ -231,9 +270,26 @@ class RunResult(Mapping[str, Any]):
 _WHY = {
     NodeStatus.FAILED: "failed",
     NodeStatus.CANCELLED: "was cancelled",
+    NodeStatus.RUNNING: "is still running",
     NodeStatus.SKIPPED: "was skipped (a dependency failed)",
     NodeStatus.NOT_STARTED: "never started (the run stopped first)",
 }
+
+
+def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
+    """``Type: message`` of the first ``limit`` exceptions inside ``group``, however nested."""
+    out: list[str] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(reversed(e.exceptions))
+        elif len(out) == limit:
+            out.append("...")
+            break
+        else:
+            out.append(f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__)
+    return out
 
 
 def _short(names: list[str], limit: int = 10) -> str:
@@ -249,7 +305,10 @@ def _chain(e: BaseException) -> str:
         if parts and isinstance(cur, trio.Cancelled):  # how a timeout works, not a cause
             break
         seen.add(id(cur))
-        parts.append(f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__)
+        part = f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__
+        if isinstance(cur, BaseExceptionGroup):  # name what is inside, not only the group
+            part += " [" + "; ".join(_leaf_texts(cur)) + "]"
+        parts.append(part)
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
     return " <- caused by ".join(parts)
 
@@ -277,3 +336,51 @@ class RunFailed(DAGError):
     def errors(self) -> dict[str, BaseException]:
         """The exception of each failed node, by node name."""
         return self.result.errors
+
+
+class RunInterrupted(BaseException):
+    """:class:`KeyboardInterrupt` or :class:`SystemExit` stopped a run.
+
+    It is never raised as itself but as a subclass that is also the original
+    type, so ``except KeyboardInterrupt`` still catches it, the interpreter
+    treats it as before, and ``sys.exit(3)`` in a node still exits the
+    process with status 3 (``.code`` is kept). It comes out bare under every
+    strategy (never inside an exception group), from ``run``, ``resume`` and
+    ``run_sync``, with the original exception (or the group that held it) as
+    ``__cause__``.
+
+    Attributes:
+        result: the partial :class:`~trio_dag.RunResult`, with status
+            ``"interrupted"``.
+    """
+
+    result: RunResult
+
+    @staticmethod
+    def _wrap(original: BaseException, result: RunResult) -> RunInterrupted:
+        """The ``RunInterrupted`` to raise for ``original`` (a KeyboardInterrupt or SystemExit)."""
+        cls: type[RunInterrupted] = (
+            _SystemExitInterrupted if isinstance(original, SystemExit) else _KeyboardInterrupted
+        )
+        exc = cls(*original.args)
+        exc.result = result
+        exc.add_note(result.report())
+        return exc
+
+
+class _KeyboardInterrupted(RunInterrupted, KeyboardInterrupt):
+    """A :class:`RunInterrupted` that is a :class:`KeyboardInterrupt`."""
+
+
+class _SystemExitInterrupted(RunInterrupted, SystemExit):
+    """A :class:`RunInterrupted` that is a :class:`SystemExit` (``.code`` kept)."""
+
+
+def _name(cls: Any, qualname: str) -> None:
+    """Name a raised-only subclass for tracebacks: ``trio_dag.RunInterrupted.SystemExit``."""
+    cls.__qualname__ = qualname
+    cls.__module__ = "trio_dag"
+
+
+_name(_KeyboardInterrupted, "RunInterrupted.KeyboardInterrupt")
+_name(_SystemExitInterrupted, "RunInterrupted.SystemExit")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Literal, final
 
 from ._validate import check_choice, check_int, check_number
 
-__all__ = ["Supervisor"]
+__all__ = ["RestartIntensity", "Supervisor"]
 
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 
@@ -52,3 +53,28 @@ class Supervisor:
     def needs_levels(self) -> bool:
         """Whether this strategy restarts whole levels (and so needs level scheduling)."""
         return self.strategy != "one_for_one"
+
+
+class RestartIntensity:
+    """A supervisor's restart intensity during one run (internal).
+
+    Every restart in a run counts (a node retried in place, or a level
+    restarted); more than ``max_restarts`` of them within ``period`` seconds
+    means the supervisor escalates, as in OTP.
+    """
+
+    __slots__ = ("max_restarts", "period", "times")
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        assert supervisor.max_restarts is not None
+        self.max_restarts = supervisor.max_restarts
+        self.period = supervisor.period
+        self.times: collections.deque[float] = collections.deque()
+
+    def exceeded_by_one_more(self, now: float) -> bool:
+        """Count a restart at time ``now``; whether the intensity is now exceeded."""
+        times = self.times
+        times.append(now)
+        while times[0] <= now - self.period:
+            times.popleft()
+        return len(times) > self.max_restarts

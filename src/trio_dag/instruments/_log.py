@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from .._context import _current_run
 from .._instrument import Instrument
-from .._run import _current_run
 from ._recorder import _describe
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from .. import __version__
+from .._context import _current_run
 from .._instrument import Instrument
-from .._run import _current_run
 
 if TYPE_CHECKING:
     from contextvars import Token

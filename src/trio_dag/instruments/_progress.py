@@ -15,13 +15,13 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .._context import _current_run
 from .._instrument import Instrument
 from .._result import MISSING, NodeStatus, RunStatus
-from .._run import _current_run
 
 if TYPE_CHECKING:
     from .._result import RunResult
-    from .._run import _Run
+    from .._state import RunState
 
 __all__ = ["ProgressDisplay"]
 
@@ -104,7 +104,7 @@ class ProgressDisplay(Instrument):
         self._live: Live | None = None
         self._reset(None, "", None)
 
-    def _reset(self, run_id: str | None, dag: str, run: _Run | None) -> None:
+    def _reset(self, run_id: str | None, dag: str, run: RunState | None) -> None:
         self.run_id = run_id
         self.dag = dag
         self._run = run

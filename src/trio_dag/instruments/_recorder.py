@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
+from .._context import _current_run
 from .._instrument import Instrument
-from .._run import _current_run
 
 if TYPE_CHECKING:
     from .._result import RunResult

@@ -1,0 +1,214 @@
+"""The state of one run, and the small operations on it (internal).
+
+See :class:`RunState`; the runtime builds on it in ``_supervision.py``,
+``_maps.py`` and ``_run.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._exceptions import NodeCancelled
+from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
+from ._options import RunOptions
+from ._result import MISSING, RunResult
+from ._strategies import Parallel, Sequential
+from ._supervise import RestartIntensity
+
+if TYPE_CHECKING:
+    from ._graph import Graph
+
+__all__ = ["RunState"]
+
+
+class RunState:
+    """The state of one run. Per-node data lives in flat lists indexed by node.
+
+    The runtime is one class cut along its concepts, each in a module of its
+    own, stacked one way: ``RunState`` (this: per-run state and the small
+    operations on it) <- ``Supervision`` (attempts, retries, timeouts, restart
+    intensity, level restarts) <- ``MapPool`` (the map worker pool) <- ``_Run``
+    (scheduling a run: sequential, levels, eager; its result).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        input_values: list[Any],
+        partial: RunResult | None,
+        options: RunOptions,
+        slots: trio.Semaphore | None = None,
+    ) -> None:
+        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
+        strategy = options.strategy
+        supervisor = options.supervisor
+        default_policy = options.retry
+        instruments = options.instruments
+        n = len(graph.nodes)
+        self.graph = graph
+        self.names = graph.nodes
+        self.run_id = secrets.token_hex(6)
+        self.fns = graph._fns
+        self.slot_deps = graph._slot_deps
+        self.dependents = graph._dependents
+        self.timeouts = graph._timeouts
+        self.maps = graph._maps
+        self.plain: Sequence[bool]
+        if default_policy is None:
+            self.policies = graph._policies
+            self.plain = graph._plain
+        else:
+            self.policies = tuple(p or default_policy for p in graph._policies)
+            self.plain = (False,) * n
+        if supervisor.needs_levels:  # _clear takes a restarted node off the plain path
+            self.plain = list(self.plain)
+        self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
+        self.sequential = isinstance(strategy, Sequential)
+        k = options.max_concurrency
+        # max_concurrency: a Semaphore bounds running attempts exactly as a
+        # CapacityLimiter would, without tracking borrowers (about 1.2x raw trio
+        # per node against 1.4x, measured with perf/bench_overhead.py).
+        if slots is None and k is not None:
+            slots = trio.Semaphore(k)
+        self.slots = slots
+        self.max_concurrency = k or 0
+        self.now = trio.lowlevel.current_clock().current_time
+        emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
+        # Per-node and per-element events only when some instrument overrides one.
+        self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
+        self.element_emit = emit if emit and emit.wants(ELEMENT_HOOKS) else None
+        # placement (run_in=) and named limits: None unless a node asked for one
+        self.placed = graph._placed
+        self.placements = options.placements
+        self.limiters = options.limiters
+        self.chunks = graph._chunks
+        self.watch_overrun = bool(emit and emit.wants(("node_overran",)))
+        self.fail_fast = options.fail_fast
+        self.supervisor = supervisor
+        self.level_restarts = supervisor.needs_levels
+        self.seed = options.seed
+        self._rng: random.Random | None = None  # made on first retry: seeding costs
+        self.intensity = (
+            RestartIntensity(supervisor) if supervisor.max_restarts is not None else None
+        )
+
+        self.values: list[Any]
+        self.start: list[float | None]
+        self.end: list[float | None]
+        if partial is None:
+            self.values = [MISSING] * n + input_values
+            self.start = [None] * n
+            self.end = [None] * n
+            self.remaining = list(graph._indegree)
+            self.roots: Sequence[int] = graph._roots
+        else:
+            self.values = list(partial._values)
+            done = [v is not MISSING for v in self.values[:n]]
+            self.start = [s if d else None for s, d in zip(partial._start, done, strict=True)]
+            self.end = [e if d else None for e, d in zip(partial._end, done, strict=True)]
+            self.remaining = [sum(not done[j] for j in deps) for deps in graph._node_deps]
+            self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
+        self.check_blocked = partial is not None  # may a node's dependency be missing?
+        self.errors: dict[int, BaseException] = {}
+        self.last: dict[int, BaseException] = {}  # an attempt's error while a retry is pending
+        self.attempts: dict[int, int] = {}
+        self.stopped = False
+        self.halted = False
+        self.scope = trio.CancelScope()
+        self.nurseries: set[trio.Nursery] = set()
+        self.level_nursery: trio.Nursery | None = None
+        self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
+        self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
+        self.seq_task: trio.lowlevel.Task | None = None  # Sequential: the task running nodes
+        self.seq_outer = 0  # ... and how many nurseries it had open when the run began
+        self.seq_current = 0  # ... and the node it runs
+        self.level_members: Sequence[int] = ()
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's random generator for retry jitter (seeded with the run's seed)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    async def _node(self, i: int) -> None:
+        """Run node ``i`` to a value or a final failure (the scheduler's, in ``_run.py``)."""
+        raise NotImplementedError
+
+    def _members(self, level: tuple[int, ...]) -> Sequence[int]:
+        """The nodes of ``level`` this run executes (not done, no missing dependency)."""
+        if self.check_blocked:
+            self.level_members = [i for i in level if not self._blocked(i)]
+        else:
+            self.level_members = level
+        return self.level_members
+
+    def _blocked(self, i: int) -> bool:
+        """Whether node ``i`` is done already or cannot run (a dependency is missing)."""
+        values = self.values
+        return values[i] is not MISSING or any(
+            values[j] is MISSING for j in self.graph._node_deps[i]
+        )
+
+    def _stray_error(self, i: int, exc: BaseException, index: int | None = None) -> NodeCancelled:
+        """The failure of node ``i`` (or of its map element ``index``) for a stray Cancelled."""
+        name = self.names[i]
+        what = f"node {name!r}" if index is None else f"element {index} of map node {name!r}"
+        err = NodeCancelled(
+            f"{what} of DAG {self.graph.name!r} raised trio.Cancelled although its run "
+            f"was not being cancelled (a Cancelled leaked from another cancel scope or task); "
+            f"it ended without a value, so it failed",
+            node=name,
+        )
+        err.__cause__ = exc
+        return err
+
+    def _failed_event(self, i: int, exc: BaseException) -> None:
+        """Node ``i`` finally failed with ``exc`` outside ``_attempts``: record and tell."""
+        if self.node_emit:
+            self.node_emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+        self._failed(i, exc)
+
+    def _failed(self, i: int, exc: BaseException) -> None:
+        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
+            return  # a level restart cancelled node i as it failed: the restart reruns it
+        self.errors[i] = exc
+        self.end[i] = trio.current_time()
+        self.check_blocked = True
+        if self.fail_fast or self.halted:
+            self.stopped = True
+            self.scope.cancel()
+
+    async def _wait_slot(self, slots: trio.Semaphore) -> None:
+        """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.
+
+        A Semaphore hands a released slot to its first waiter at once, before a
+        cancel that follows the release (the run stopping, a level restart) can
+        land: so check for one before the caller's body begins, and if the run
+        is stopping, give the slot back and wait for the cancel. Only a wait
+        pays for the check.
+        """
+        await slots.acquire()
+        try:
+            if self.stopped:  # a failed map node's elements unwind before the cancel lands
+                await trio.sleep_forever()
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            slots.release()
+            raise
+
+    def _clear(self, q: int) -> None:
+        """Forget node ``q``'s outcome before a supervisor restarts it.
+
+        Its attempts are not touched: they count body calls, as each begins; its
+        rerun takes the path that counts them (a first run costs no bookkeeping).
+        """
+        self.plain[q] = False  # type: ignore[index]  # a list in level-restarting runs
+        self.values[q] = MISSING
+        self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
+        self.errors.pop(q, None)
