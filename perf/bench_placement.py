@@ -114,7 +114,7 @@ def backends(dask: bool) -> Iterator[dict[str, tuple[Call, Call]]]:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: another cluster may hold 8787
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))

@@ -28,7 +28,7 @@ def client() -> Iterator[distributed.Client]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: another cluster may hold 8787
     )
     client = distributed.Client(cluster)
     try:
