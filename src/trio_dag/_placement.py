@@ -561,19 +561,20 @@ async def _wait(future: cf.Future[Any], wait: bool, on_overrun: OverrunCallback 
 async def _dask_call(executor: Any, payload: bytes, node: str | None) -> Any:
     """Run ``_run_pickled(payload)`` as a task of the Dask client behind ``executor``.
 
-    The client's own futures, not the ``ClientExecutor``'s: that executor
-    fetches every result with a request of its own, while here the results of
-    all the tasks that finished meanwhile come in one ``client.gather`` (see
-    :class:`_DaskResults`), as Dask's own ``client.map`` + ``gather`` do.
-    A retry is a new task: a key of its own (Dask's default, ``pure=True``,
-    would give a retry of the same call the failed task back).
+    The client's own futures, not the ``ClientExecutor``'s, and in batches
+    (see :class:`_DaskBatches`): the calls made in one pass of the event loop
+    are submitted together, and the results of the tasks that finished
+    meanwhile come back in one ``client.gather``, as with Dask's own
+    ``client.map`` + ``gather`` (the ``ClientExecutor`` submits, and fetches
+    every result, with a request of its own). A retry is a new task: a key
+    of its own (Dask's default, ``pure=True``, would give a retry of the same
+    call the failed task back).
     """
-    client = executor._client
-    key = f"{node or 'trio_dag'}-{uuid.uuid4().hex}"
-    future = client.submit(_run_pickled, payload, key=key, **{**executor._kwargs, "pure": False})
+    batches = _DaskBatches.of(executor)
+    future = await batches.submit(payload, f"{node or 'trio_dag'}-{uuid.uuid4().hex}")
     await _dask_done(future)
     if future.status == "finished":
-        value = await _DaskResults.of(client).fetch(future)
+        value = await batches.fetch(future)
         if value is not _ALONE:
             return value
     # an error (kept with its type), a task cancelled by someone else, a failed batch
@@ -616,51 +617,115 @@ _ALONE: Any = object()
 """Delivered instead of a value when a batch failed: fetch this result alone."""
 
 
-class _DaskResults:
-    """Results of finished Dask tasks, fetched in batches (one per client and trio run).
+class _Submission:
+    __slots__ = ("key", "payload", "taken", "task")
 
-    A system task of the run takes every request made since its last batch
-    and fetches them with one ``client.gather`` in a thread (abandoned if the
-    run ends first), then wakes each waiting task with its value.
+    def __init__(self, payload: bytes, key: str, task: trio.lowlevel.Task) -> None:
+        self.payload = payload
+        self.key = key
+        self.task: trio.lowlevel.Task | None = task  # None: its caller was cancelled
+        self.taken = False  # in a batch under way
+
+
+class _DaskBatches:
+    """Calls to one Dask ``ClientExecutor`` in batches (one per executor and trio run).
+
+    Two system tasks of the run serve it: one submits every call queued since
+    its last batch with one ``client.map`` (explicit keys, ``pure=False``),
+    one fetches every result asked for since its last batch with one
+    ``client.gather`` in a thread (abandoned if the run ends first). Each
+    wakes the waiting tasks with what they asked for; a caller cancelled
+    meanwhile gets nothing, and a task submitted for it is cancelled.
     """
 
-    __slots__ = ("_client", "_waiting", "_wake")
+    __slots__ = ("_client", "_executor", "_fetch", "_fetch_wake", "_submit", "_submit_wake")
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._waiting: dict[Any, trio.lowlevel.Task] = {}  # future -> its parked task
-        self._wake = trio.Event()
-        trio.lowlevel.spawn_system_task(self._serve, name="trio_dag Dask results")
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+        self._client = executor._client
+        self._submit: list[_Submission] = []
+        self._submit_wake = trio.Event()
+        self._fetch: dict[Any, trio.lowlevel.Task] = {}  # future -> its parked task
+        self._fetch_wake = trio.Event()
+        trio.lowlevel.spawn_system_task(self._submitter, name="trio_dag Dask submissions")
+        trio.lowlevel.spawn_system_task(self._fetcher, name="trio_dag Dask results")
 
     @classmethod
-    def of(cls, client: Any) -> _DaskResults:
-        """The fetcher of ``client`` in this trio run."""
+    def of(cls, executor: Any) -> _DaskBatches:
+        """The batches of ``executor`` in this trio run."""
         try:
-            per_run = _DASK_RESULTS.get()
+            per_run = _DASK_BATCHES.get()
         except LookupError:
             per_run = {}
-            _DASK_RESULTS.set(per_run)
-        fetcher = per_run.get(id(client))
-        if fetcher is None or fetcher._client is not client:
-            fetcher = per_run[id(client)] = cls(client)
-        return fetcher
+            _DASK_BATCHES.set(per_run)
+        batches = per_run.get(id(executor))
+        if batches is None or batches._executor is not executor:
+            batches = per_run[id(executor)] = cls(executor)
+        return batches
 
-    async def fetch(self, future: Any) -> Any:
-        """The value of a finished ``future`` (or ``_ALONE``)."""
-        self._waiting[future] = trio.lowlevel.current_task()
-        self._wake.set()
+    async def submit(self, payload: bytes, key: str) -> Any:
+        """The Dask future of ``_run_pickled(payload)``, submitted with the next batch."""
+        entry = _Submission(payload, key, trio.lowlevel.current_task())
+        self._submit.append(entry)
+        self._submit_wake.set()
 
         def abort(_: Any) -> trio.lowlevel.Abort:
-            self._waiting.pop(future, None)  # a batch under way delivers to nobody
+            if entry.taken:
+                entry.task = None  # the submitter cancels its task
+            else:
+                self._submit.remove(entry)
             return _ABORT_OK
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
-    async def _serve(self) -> None:
+    async def fetch(self, future: Any) -> Any:
+        """The value of a finished ``future`` (or ``_ALONE``), fetched with the next batch."""
+        self._fetch[future] = trio.lowlevel.current_task()
+        self._fetch_wake.set()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._fetch.pop(future, None)  # a batch under way delivers to nobody
+            return _ABORT_OK
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def _submitter(self) -> None:
+        kwargs = {**self._executor._kwargs, "pure": False}
         while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            batch = list(self._waiting)
+            await self._submit_wake.wait()
+            self._submit_wake = trio.Event()
+            batch, self._submit = self._submit, []
+            for entry in batch:
+                entry.taken = True
+            try:
+                futures = self._client.map(
+                    _run_pickled,
+                    [e.payload for e in batch],
+                    key=[e.key for e in batch],
+                    **kwargs,
+                )
+            except Exception as exc:
+                for entry in batch:
+                    if entry.task is not None:
+                        trio.lowlevel.reschedule(entry.task, outcome.Error(exc))
+                continue
+            orphans = []
+            for entry, future in zip(batch, futures, strict=True):
+                if entry.task is None:
+                    orphans.append(future)
+                else:
+                    trio.lowlevel.reschedule(entry.task, outcome.Value(future))
+            if orphans:
+                with contextlib.suppress(Exception):
+                    await trio.to_thread.run_sync(
+                        self._client.cancel, orphans, abandon_on_cancel=True
+                    )
+
+    async def _fetcher(self) -> None:
+        while True:
+            await self._fetch_wake.wait()
+            self._fetch_wake = trio.Event()
+            batch = list(self._fetch)
             try:
                 values = await trio.to_thread.run_sync(
                     self._client.gather, batch, abandon_on_cancel=True
@@ -668,13 +733,13 @@ class _DaskResults:
             except Exception:
                 values = [_ALONE] * len(batch)
             for future, value in zip(batch, values, strict=True):
-                task = self._waiting.pop(future, None)
+                task = self._fetch.pop(future, None)
                 if task is not None:
                     trio.lowlevel.reschedule(task, outcome.Value(value))
 
 
-_DASK_RESULTS: trio.lowlevel.RunVar[dict[int, _DaskResults]] = trio.lowlevel.RunVar(
-    "trio_dag.dask_results"
+_DASK_BATCHES: trio.lowlevel.RunVar[dict[int, _DaskBatches]] = trio.lowlevel.RunVar(
+    "trio_dag.dask_batches"
 )
 
 
