@@ -363,7 +363,10 @@ class InExecutor(Placement):
     the synchronous ``Client``: ``Client(asynchronous=True)`` does not run
     under trio). The call is submitted from the trio thread and awaited with
     a done-callback: no thread per call. On Dask every call is a new task
-    (a unique key named after the node), so a retry really runs again.
+    (a unique key named after the node), so a retry really runs again; the
+    calls made in one pass of the event loop are submitted to the client in
+    one batch, and the results of tasks that finished meanwhile fetched in
+    one ``gather`` (the executor's own ``submit`` would fetch each alone).
     Calls to anything but a ``ThreadPoolExecutor`` are pickled here (see
     ``serialize``); workers must be able to import trio_dag.
 
