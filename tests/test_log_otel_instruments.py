@@ -82,6 +82,29 @@ class FailFast(td.DAG):
         raise Boom("bad")
 
 
+class Cut(td.DAG):
+    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
+
+    @td.node
+    async def first() -> list[int]:
+        await trio.sleep(1)
+        return [1, 3]
+
+    @td.node(map_over="first")
+    async def each(first: int) -> int:
+        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
+        return first
+
+    @td.node
+    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
+        await trio.sleep(10)
+        return 0
+
+    @td.node
+    async def last(each: list[int], side: int) -> int:
+        return side
+
+
 def _result(run_id: str, status: td.RunStatus) -> Any:
     class R:
         ok = status is td.RunStatus.COMPLETED
@@ -155,6 +178,29 @@ async def test_log_instrument_final_failure_and_cancelled_attempts(
     assert fields(slow) == ("slow", 1, "cancelled", 2, None)
     assert slow.getMessage() == "FailFast.slow cancelled after 2.000 s (attempt 1)"
     assert records[None].getMessage().endswith("failed in 3.000 s")
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_log_instrument_run_cancelled_from_outside(
+    strategy: td.Sequential | td.Parallel,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="cut"), trio.fail_after(100):
+        with trio.move_on_after(2.5) as outside:
+            await Cut.run(strategy=strategy, instruments=[LogInstrument("cut")])
+    assert outside.cancelled_caught
+    first, *nodes, last = [r for r in caplog.records if r.name == "cut"]
+    assert fields(first) == (None, None, "started", None, None)
+    assert last.getMessage() == f"run {last.run_id} of DAG 'Cut' cancelled in 2.500 s"  # type: ignore[attr-defined]
+    assert fields(last) == (None, None, "cancelled", 2.5, None)
+    running = ["each"] if isinstance(strategy, td.Sequential) else ["each", "side"]
+    # each running attempt is logged cancelled once, when it was (not again at the end)
+    assert sorted(fields(r) for r in nodes) == sorted(
+        [("first", 1, "completed", 1, None), *((n, 1, "cancelled", 1.5, None) for n in running)]
+    )
+    assert {r.levelno for r in nodes} == {logging.INFO}
+    assert "Cut.each cancelled after 1.500 s (attempt 1)" in [r.getMessage() for r in nodes]
 
 
 async def test_log_instrument_new_hooks(
@@ -264,12 +310,30 @@ async def test_otel_spans_per_attempt_under_a_run_span(
         "trio_dag.status": "completed",
     }
     assert run.status.status_code is StatusCode.UNSET
+    # m's spans: the node's attempt, and one per element (named after the node too)
+    (m,) = [s for s in spans["m"] if "trio_dag.element.index" not in (s.attributes or {})]
+    elements = [s for s in spans["m"] if s is not m]
     for name in ("a", "b", "xs", "m", "c"):
         for s in spans[name]:
-            assert parent_id(s) == span_id(run)
+            assert parent_id(s) == span_id(m if s in elements else run)
             assert s.attributes is not None
             assert s.attributes["trio_dag.node"] == name
             assert s.attributes["trio_dag.run_id"] == result.run_id
+    elements.sort(key=lambda s: (s.attributes or {})["trio_dag.element.index"])
+    assert [dict(s.attributes or {}) for s in elements] == [
+        {
+            "trio_dag.dag": "Observed",
+            "trio_dag.run_id": result.run_id,
+            "trio_dag.node": "m",
+            "trio_dag.attempt": 1,
+            "trio_dag.element.index": k,
+            "trio_dag.status": "completed",
+        }
+        for k in (0, 1)
+    ]
+    for s in elements:  # inside their node's span
+        assert None not in (m.start_time, s.start_time, s.end_time, m.end_time)
+        assert m.start_time <= s.start_time <= s.end_time <= m.end_time  # type: ignore[operator]
     assert parent_id(spans["inner"][0]) == span_id(spans["a"][0])  # attached in a's task
     b1, b2 = spans["b"]
     assert dict(b1.attributes or {}) == {
@@ -314,6 +378,47 @@ async def test_otel_failed_run_ends_cancelled_spans_and_detaches(
             assert slow.status.status_code is StatusCode.UNSET
             assert slow.end_time is not None
     assert not [r for r in caplog.records if "detach" in r.getMessage()]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_otel_run_cancelled_from_outside(
+    strategy: td.Sequential | td.Parallel,
+    tracer: trace.Tracer,
+    exporter: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ins = OpenTelemetryInstrument(tracer)
+    with tracer.start_as_current_span("request") as request, trio.fail_after(100):
+        with trio.move_on_after(2.5) as outside:
+            await Cut.run(strategy=strategy, instruments=[ins])
+        # Sequential attaches each attempt's context in this very task: all detached again
+        assert trace.get_current_span() is request
+    assert outside.cancelled_caught
+    assert not [r for r in caplog.records if "detach" in r.getMessage()]
+    spans = spans_by_name(exporter)
+    (run,) = spans["Cut"]
+    assert (run.attributes or {})["trio_dag.status"] == "cancelled"
+    assert run.status.status_code is StatusCode.ERROR
+    assert run.status.description == "run cancelled"
+    got = {
+        (s.name, (s.attributes or {}).get("trio_dag.element.index")): s
+        for s in exporter.get_finished_spans()
+        if s.name not in ("request", "Cut")
+    }
+    expected = {
+        ("first", None): "completed",
+        ("each", None): "cancelled",
+        ("each", 0): "completed",
+        ("each", 1): "cancelled",
+    }
+    if not isinstance(strategy, td.Sequential):
+        expected["side", None] = "cancelled"
+    assert {k: (s.attributes or {})["trio_dag.status"] for k, s in got.items()} == expected
+    for (_, index), s in got.items():
+        assert parent_id(s) == span_id(got["each", None] if index is not None else run)
+        assert s.status.status_code is StatusCode.UNSET  # cancelled is not an error
+    assert ins._runs == {}  # nothing kept for the run
 
 
 async def test_otel_elements_and_cancelled_hook(

@@ -28,6 +28,29 @@ class Boom(Exception):
     pass
 
 
+class Cut(td.DAG):
+    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
+
+    @td.node
+    async def first() -> list[int]:
+        await trio.sleep(1)
+        return [1, 3]
+
+    @td.node(map_over="first")
+    async def each(first: int) -> int:
+        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
+        return first
+
+    @td.node
+    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
+        await trio.sleep(10)
+        return 0
+
+    @td.node
+    async def last(each: list[int], side: int) -> int:
+        return side
+
+
 def console() -> Console:
     return Console(file=io.StringIO(), width=100, force_terminal=False, color_system=None)
 
@@ -93,16 +116,17 @@ async def test_progress_counts_and_final_state(autojump_clock: trio.testing.Mock
     during_map = probe["during_map"].splitlines()
     assert during_map[0].startswith("Shop ")
     assert " 2/5 nodes " in during_map[0]  # a and xs done
-    assert during_map[1] == "  running: m [0/3]"  # the map's size, known from its input
-    assert during_map[2] == "  2 done, 0 failed, 1 retrying, 1 running"
+    # the map's size, known from its input; element 0 (1 s) is done, 1 (2 s) ends now
+    assert during_map[1] == "  running: m [1/3]"
+    assert during_map[2] == "  2 done, 0 failed, 1 retrying, 1 running; elements: 1 done, 0 failed"
     assert probe["during_c"].splitlines()[1:] == [
         "  running: c",
-        "  4 done, 0 failed, 0 retrying, 1 running",
+        "  4 done, 0 failed, 0 retrying, 1 running; elements: 3 done, 0 failed",
     ]
     lines = text_of(out).splitlines()  # not a terminal: the final state, printed once
     assert lines[0].startswith("Shop completed ")
     assert lines[0].endswith(" 5/5 nodes 7.00 s")
-    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry"]
+    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry; elements: 3 done, 0 failed"]
     assert display.status == "completed"
     assert repr(display) == f"<ProgressDisplay run={result.run_id} completed>"
 
@@ -182,6 +206,31 @@ async def test_progress_fail_fast_counts_cancelled_nodes(
     ]
 
 
+@pytest.mark.parametrize(
+    ("strategy", "counts"),
+    [
+        (td.Sequential(), "1 done, 0 failed, 2 skipped, 1 cancelled, 0 retries"),
+        (td.Parallel(schedule="levels"), "1 done, 0 failed, 1 skipped, 2 cancelled, 0 retries"),
+        (td.Parallel(schedule="eager"), "1 done, 0 failed, 1 skipped, 2 cancelled, 0 retries"),
+    ],
+    ids=["sequential", "levels", "eager"],
+)
+async def test_progress_of_a_run_cancelled_from_outside(
+    strategy: td.Sequential | td.Parallel, counts: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    out = console()
+    display = ProgressDisplay(out)
+    with trio.fail_after(100), trio.move_on_after(2.5) as outside:
+        await Cut.run(strategy=strategy, instruments=[display])
+    assert outside.cancelled_caught
+    assert display.status == "cancelled"
+    lines = text_of(out).splitlines()  # the final state, with the run's status
+    assert lines[0].startswith("Cut cancelled ")
+    assert lines[0].endswith(" 4/4 nodes 2.50 s")
+    # each (and side, when it ran) cancelled; last (and side, when it did not) skipped
+    assert lines[1:] == [f"  {counts}; elements: 1 done, 0 failed"]
+
+
 async def test_progress_counts_map_elements_and_the_new_hooks(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -221,7 +270,8 @@ async def test_progress_follows_one_run_at_a_time(autojump_clock: trio.testing.M
             for dag in dags:
                 nursery.start_soon(lambda dag=dag: dag.run(instruments=[display]))
     lines = text_of(out).splitlines()
-    assert lines[1] == "  5 done, 0 failed, 0 skipped, 1 retry"  # the other run's not added
+    # the other run's nodes and elements are not added
+    assert lines[1:] == ["  5 done, 0 failed, 0 skipped, 1 retry; elements: 3 done, 0 failed"]
 
 
 def test_progress_display_checks_arguments() -> None:

@@ -6,6 +6,7 @@ Each test here failed before the fix it guards.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -669,6 +670,122 @@ async def test_node_cancelled_ends_every_cancelled_attempt(
     else:
         assert cancelled == {"plain", "retried", "each"}
         assert ("node_failed", "timed", 1, False) in rec.events
+
+
+@pytest.mark.parametrize("retry", [None, no_delay(2)], ids=["plain", "retried"])
+@pytest.mark.parametrize("strategy", PARALLEL)
+async def test_an_attempt_waiting_for_a_slot_gets_no_end_event(
+    strategy: td.Parallel, retry: td.RetryPolicy | None, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Cancelled while waiting for a max_concurrency slot: it never started, nothing ends."""
+
+    async def slow() -> None:
+        await trio.sleep(10)
+
+    dag = td.DAG.from_nodes("D", [td.Node(n, slow, retry=retry) for n in ("a", "b", "c")])
+    rec = Recorder()
+    with trio.fail_after(100), trio.move_on_after(1):
+        await dag.run(strategy=td.Parallel(1, schedule=strategy.schedule), instruments=[rec])
+    rec.check_pairs()  # fails if a node that never started is told it was cancelled
+    (started,) = rec.of("node_started")
+    assert rec.of("node_cancelled") == [("node_cancelled", started[1], 1)]
+    (finished,) = rec.of("run_finished")
+    assert finished[1].status is td.RunStatus.CANCELLED
+
+
+@pytest.mark.parametrize("retry", [None, no_delay(2)], ids=["plain", "retried"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_body_whose_nursery_is_cancelled_is_told_cancelled(
+    strategy: td.Strategy, retry: td.RetryPolicy | None, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The body raises a group of Cancelled (its own nursery's): node_cancelled, once."""
+
+    async def fan_out() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep, 10)
+            nursery.start_soon(trio.sleep, 10)
+
+    rec = Recorder()
+    dag = td.DAG.from_nodes("D", [td.Node("fan_out", fan_out, retry=retry)])
+    with trio.fail_after(100), trio.move_on_after(1):
+        await dag.run(strategy=strategy, instruments=[rec])
+    rec.check_pairs()
+    assert rec.of("node_started", "node_cancelled") == [
+        ("node_started", "fan_out", 1),
+        ("node_cancelled", "fan_out", 1),
+    ]
+
+
+@pytest.mark.parametrize("y_retry", [None, no_delay(3, 1.0)], ids=["plain", "retried"])
+async def test_an_attempt_a_level_restart_cancels_as_it_fails_ends_cancelled(
+    y_retry: td.RetryPolicy | None, autojump_clock: trio.testing.MockClock
+) -> None:
+    """x wakes y, then fails; its restart cancels y, which fails before it can see the cancel."""
+    gate = trio.Event()
+
+    async def x() -> int:
+        await trio.sleep(1)
+        if td.current_attempt().attempt == 1:
+            gate.set()  # y is scheduled to run on, with no checkpoint before it raises
+            raise ValueError("x once")
+        return 1
+
+    async def y() -> int:
+        await gate.wait()
+        if td.current_attempt().attempt == 1:
+            raise ValueError("y once")
+        return 2
+
+    nodes = [td.Node("x", x, retry=no_delay(3, 1.0)), td.Node("y", y, retry=y_retry)]
+    rec = Recorder()
+    with trio.fail_after(100):
+        result = await td.DAG.from_nodes("D", nodes).run(
+            strategy=td.Parallel(schedule="levels"),
+            supervisor=td.Supervisor("one_for_all"),
+            instruments=[rec],
+        )
+    assert result.ok
+    rec.check_pairs()  # y's first attempt ended, once
+    assert rec.of("node_failed", "node_cancelled") == [
+        ("node_failed", "x", 1, True),
+        ("node_cancelled", "y", 1),  # it raised, but the restart had cancelled it already
+    ]
+    assert sorted(rec.of("node_started")) == [
+        ("node_started", n, k) for n in ("x", "y") for k in (1, 2)
+    ]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_map_nodes_end_event_has_its_attempt_not_its_element_count(
+    strategy: td.Strategy, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A map node starts as attempt 1; it also ends as attempt 1, after 3 element calls."""
+
+    async def xs() -> list[int]:
+        return [1, 2, 3]
+
+    async def each(xs: int) -> int:
+        await trio.sleep(xs)
+        if xs == 2:
+            raise ValueError(xs)
+        return xs
+
+    async def slow(xs: int) -> int:
+        await trio.sleep(10)
+        return xs
+
+    for fn, raises, end in (
+        (each, pytest.raises(td.RunFailed), ("node_failed", "m", 1, False)),
+        (slow, contextlib.nullcontext(), ("node_cancelled", "m", 1)),  # cancelled from outside
+    ):
+        rec = Recorder()
+        nodes = [td.Node("xs", xs), td.Node("m", fn, deps=["xs"], map_over="xs")]
+        with trio.fail_after(100), trio.move_on_after(5), raises:
+            await td.DAG.from_nodes("D", nodes).run(strategy=strategy, instruments=[rec])
+        rec.check_pairs()
+        assert [e for e in rec.of("node_failed", "node_cancelled") if e[1] == "m"] == [end]
+        (finished,) = rec.of("run_finished")
+        assert finished[1].attempts("m") == 3  # the result counts element calls
 
 
 async def test_element_events(autojump_clock: trio.testing.MockClock) -> None:

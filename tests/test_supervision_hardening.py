@@ -903,3 +903,58 @@ def test_a_cancelled_level_mate_whose_cleanup_fails_does_not_swallow_a_restart()
         assert result.status is td.RunStatus.FAILED
         assert "c" in result.errors
     assert "after" not in result or result["after"] == "a!"
+
+
+def _map_and_mate_failing_together() -> tuple[td.RunResult, Calls]:
+    calls = Calls()
+    go = trio.Event()
+
+    async def starter(xs: Any) -> str:
+        calls.enter("starter")
+        await trio.sleep(1)
+        go.set()  # wakes the element and r in one scheduler batch, in either order
+        return "starter"
+
+    async def m(xs: int) -> int:
+        if calls.enter("m") == 1:
+            await go.wait()
+            raise ValueError("element once")
+        return xs
+
+    async def r(xs: Any) -> str:
+        if calls.enter("r") == 1:
+            await go.wait()
+            raise ValueError("r once")
+        return "r"
+
+    dag = td.DAG.from_nodes(
+        "D",
+        [
+            td.Node("xs", _const([7])),
+            td.Node("starter", starter, deps=["xs"]),
+            td.Node("m", m, deps=["xs"], map_over="xs"),
+            td.Node("r", r, deps=["xs"], retry=fixed(2, 1)),
+        ],
+    )
+    return _result_of(
+        lambda: trio.run(
+            functools.partial(dag.run, supervisor=ONE_FOR_ALL),
+            clock=trio.testing.MockClock(autojump_threshold=0),
+        )
+    ), calls
+
+
+def test_map_failing_as_a_level_mate_restarts_the_level_ends_consistently() -> None:
+    # The element fails first: m has failed, the run stops (r's restart does not
+    # happen). r fails first: its restart cancels m as its element fails; that failure
+    # is moot, the level restarts and completes. Never a hang, never a half result.
+    for _ in range(16):
+        result, calls = _map_and_mate_failing_together()
+        if result.ok:
+            assert result["m"] == [7]
+            assert result["r"] == "r"
+        else:
+            assert result.status is td.RunStatus.FAILED
+            assert set(result.errors) == {"m"}
+            assert result.statuses["r"] is td.NodeStatus.CANCELLED
+        calls.assert_attempts_match(result)

@@ -85,6 +85,29 @@ class FailFast(td.DAG):
         return bad
 
 
+class Cut(td.DAG):
+    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
+
+    @td.node
+    async def first() -> list[int]:
+        await trio.sleep(1)
+        return [1, 3]
+
+    @td.node(map_over="first")
+    async def each(first: int) -> int:
+        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
+        return first
+
+    @td.node
+    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
+        await trio.sleep(10)
+        return 0
+
+    @td.node
+    async def last(each: list[int], side: int) -> int:
+        return side
+
+
 def x_events(trace: dict[str, Any], cat: str | None = None) -> list[dict[str, Any]]:
     return [
         e
@@ -138,29 +161,56 @@ async def test_trace_has_an_event_per_attempt_on_lanes_that_never_overlap(
     assert trace["displayTimeUnit"] == "ms"
     assert os.listdir(tmp_path) == ["run.json"]  # no temporary file left
     events = x_events(trace)
-    assert Counter(e["name"] for e in events) == {"a": 1, "b": 2, "xs": 1, "m": 1, "c": 1}
+    # a bar per node attempt, and one per map element next to its node's bar
+    assert Counter(e["name"] for e in events) == {
+        "a": 1,
+        "b": 2,
+        "xs": 1,
+        "m": 1,
+        "m[0]": 1,
+        "m[1]": 1,
+        "c": 1,
+    }
+    nodes = x_events(trace, "node")
+    assert sorted(e["name"] for e in nodes) == ["a", "b", "b", "c", "m", "xs"]
     b1, b2 = sorted((e for e in events if e["name"] == "b"), key=lambda e: e["ts"])
     assert b1["args"] == {"attempt": 1, "status": "retried", "error": "Boom: b <once> & again"}
     assert b2["args"] == {"attempt": 2, "status": "completed", "error": None}
     assert b1["dur"] == 2_000_000
     assert b2["ts"] == b1["ts"] + 3_000_000  # 2 s attempt, 1 s delay
     # the last attempt of every node is where the run result says it is
-    for e in events:
+    for e in nodes:
         if e is not b1:
             name = e["name"]
             assert e["ts"] == pytest.approx((result.started_at(name) - t0) * 1e6)
             assert e["dur"] == pytest.approx(result.duration(name) * 1e6)
+    # the elements run inside their map node's bar, on lanes of their own
+    (m,) = (e for e in nodes if e["name"] == "m")
+    elements = sorted(x_events(trace, "element"), key=lambda e: e["name"])
+    for k, e in enumerate(elements):
+        assert e["args"] == {"attempt": 1, "status": "completed", "error": None, "index": k}
+        assert e["ts"] == m["ts"]  # both start at once (no max_concurrency)
+        assert e["dur"] == (k + 1) * 1_000_000  # element k sleeps k + 1 s
+        assert e["tid"] != m["tid"]
+    assert elements[1]["dur"] == m["dur"]  # the map node ends with its last element
     run_event = next(e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "run")
     assert run_event["name"] == "Observed"
     assert run_event["args"] == {"run_id": result.run_id, "status": "completed"}
     assert run_event["dur"] == (trio.current_time() - t0) * 1e6
     check_lanes(trace)
     lanes = {e["tid"] for e in events}
+    # as many lanes as attempts ever ran at once, the lowest free one taken first
+    assert len(lanes) == most_at_once(events)
+    assert lanes == set(range(1, len(lanes) + 1))
     if isinstance(strategy, td.Sequential):
-        assert lanes == {1}
+        assert {e["tid"] for e in nodes} == {1}
+        assert most_at_once(events) == 3  # m and its two elements
     else:  # a and b run together; xs (which returns at once) may have started with them
-        assert lanes in ({1, 2}, {1, 2, 3})
-        assert most_at_once(events) == 2
+        assert {e["tid"] for e in nodes} in ({1, 2}, {1, 2, 3})
+        assert most_at_once(nodes) == 2
+        # levels: m and its elements, alone in their level; eager: b's first
+        # attempt still runs when m starts (at 1 s, when a is done)
+        assert most_at_once(events) == (3 if strategy.schedule == "levels" else 4)
     assert trace_ins.to_dict() == trace
     assert trace_ins.recording is not None
     assert trace_ins.recording.lanes == len(lanes)
@@ -209,8 +259,47 @@ async def test_a_level_restart_closes_the_cancelled_attempt(
     events = x_events(json.loads((tmp_path / "t.json").read_text()))
     long = sorted((e for e in events if e["name"] == "long"), key=lambda e: e["ts"])
     assert [e["args"]["status"] for e in long] == ["cancelled", "completed"]
-    assert long[0]["dur"] == 2_000_000  # cancelled when the level restarted, after the delay
+    # cancelled (node_cancelled) when flaky failed at 1 s; restarted with flaky after the delay
+    assert (long[0]["ts"], long[0]["dur"]) == (0, 1_000_000)
+    assert (long[1]["ts"], long[1]["dur"]) == (2_000_000, 5_000_000)
     check_lanes(json.loads((tmp_path / "t.json").read_text()))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_run_cancelled_from_outside_is_drawn_with_its_cancelled_attempts(
+    strategy: td.Sequential | td.Parallel, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "cut.json"
+    trace_ins, timeline = ChromeTrace(path), Timeline()
+    with trio.fail_after(100), trio.move_on_after(2.5) as outside:
+        await Cut.run(strategy=strategy, instruments=[trace_ins, timeline])
+    assert outside.cancelled_caught
+    trace = json.loads(path.read_text())  # written although the run raised Cancelled
+    run_event = next(e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "run")
+    assert run_event["args"]["status"] == "cancelled"
+    assert run_event["dur"] == 2_500_000
+    expected = {
+        ("first", "completed", 0, 1_000_000),
+        ("each", "cancelled", 1_000_000, 1_500_000),  # ended at the cancel, 2.5 s in
+        ("each[0]", "completed", 1_000_000, 1_000_000),
+        ("each[1]", "cancelled", 1_000_000, 1_500_000),
+    }
+    if not isinstance(strategy, td.Sequential):
+        expected.add(("side", "cancelled", 1_000_000, 1_500_000))
+    got = {(e["name"], e["args"]["status"], e["ts"], e["dur"]) for e in x_events(trace)}
+    assert got == expected
+    check_lanes(trace)
+    rec = timeline.recording
+    assert rec is not None
+    assert rec.status == "cancelled"
+    assert rec.duration == 2.5
+    svg = timeline.to_svg()
+    assert f"Cut · run {rec.run_id} · cancelled in 2.50 s" in "".join(
+        ET.fromstring(svg).find(f"{SVG}text").itertext()  # type: ignore[union-attr]
+    )
+    assert Counter(g.get("class") for g in bars(svg)) == Counter(
+        f"attempt {status}" for _, status, _, _ in expected
+    )
 
 
 async def test_map_elements_are_events_up_to_max_elements(
@@ -321,8 +410,12 @@ async def test_one_instrument_watches_concurrent_runs_separately(
             "b": 2,
             "xs": 1,
             "m": 1,
+            "m[0]": 1,
+            "m[1]": 1,
             "c": 1,
         }
+        run_event = next(e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "run")
+        assert run_event["args"]["run_id"] == result.run_id
         check_lanes(trace)
 
 
@@ -373,9 +466,9 @@ async def test_timeline_draws_one_bar_per_attempt(
         result = await make_dag().run(strategy=strategy, instruments=[timeline])
     svg = timeline.to_svg()
     gs = bars(svg)
-    assert len(gs) == 6  # b twice
+    assert len(gs) == 8  # b twice, and m's two elements
     statuses = Counter(g.get("class", "").split()[1] for g in gs)
-    assert statuses == {"completed": 5, "retried": 1}
+    assert statuses == {"completed": 7, "retried": 1}
     for g in gs:
         assert len(g.findall(f"{SVG}rect")) == 1
         assert g.find(f"{SVG}rect/{SVG}title") is not None
@@ -384,7 +477,8 @@ async def test_timeline_draws_one_bar_per_attempt(
     assert any("Boom: b <once> & again" in t for t in tips)  # escaped, then parsed back
     labels = {t.text for t in ET.fromstring(svg).iter(f"{SVG}text")}
     assert {"completed", "failed, retried", "failed", "cancelled"} <= labels  # the legend
-    assert {"a", "b", "b #2", "c"} <= labels  # names on the bars wide enough
+    assert {"a", "b", "b #2", "c", "m", "m[0]", "m[1]"} <= labels  # names on bars wide enough
+    assert any(t.startswith("m[1] · attempt 1 · completed\n") for t in tips)
     assert "time since the run started" in labels
     rec = timeline.recording
     assert rec is not None

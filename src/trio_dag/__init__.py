@@ -11,8 +11,10 @@ from ._declare import Input as Input
 from ._declare import Node as Node
 from ._declare import NodeFunction as NodeFunction
 from ._declare import get as get
+from ._declare import include as include
 from ._declare import input as input
 from ._declare import node as node
+from ._declare import resource as resource
 from ._exceptions import CycleError as CycleError
 from ._exceptions import DAGDefinitionError as DAGDefinitionError
 from ._exceptions import DAGError as DAGError
@@ -22,6 +24,7 @@ from ._exceptions import InvalidNodeError as InvalidNodeError
 from ._exceptions import InvalidOptionError as InvalidOptionError
 from ._exceptions import MapError as MapError
 from ._exceptions import NodeCancelled as NodeCancelled
+from ._exceptions import ResourceError as ResourceError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
@@ -70,6 +73,7 @@ __all__ = [
     "Parallel",
     "Placement",
     "Progress",
+    "ResourceError",
     "RetryPolicy",
     "RunFailed",
     "RunHandle",
@@ -84,8 +88,10 @@ __all__ = [
     "current_attempt",
     "current_run_id",
     "get",
+    "include",
     "input",
     "node",
+    "resource",
     "wait_future",
 ]
 

@@ -97,8 +97,9 @@ def _thread_host_task() -> Any:
     node's first attempt, not the node (the plain path sets no ContextVar).
     ``trio.from_thread.run_sync`` would run in a system task when the thread was
     started with ``abandon_on_cancel=True``, so read trio's record of the
-    waiting task instead (a private name, checked by the tests on every trio
-    release); ``None`` once the task abandoned the thread.
+    waiting task instead (a private name of trio 0.35; the tests of
+    current_attempt() in threads fail if it changes); ``None`` once the task
+    abandoned the thread.
     """
     try:
         return trio._threads.PARENT_TASK_DATA.task_register[0]

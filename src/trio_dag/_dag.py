@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import trio
 
-from ._declare import Input, Node, NodeFunction
+from ._compose import Expansion, check_wiring, expand_include, resource_spec
+from ._declare import Include, Input, Node, NodeFunction, Resource
 from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
 from ._graph import NO_DEFAULT, Graph
 from ._handle import RunHandle, start_run
@@ -29,7 +30,8 @@ from ._retry import RetryPolicy
 from ._run import execute
 from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._strategies import Strategy
-from ._stream import StreamResults, open_stream
+from ._stream import StreamResults, open_stream, open_stream_holding
+from ._subrun import opaque_node
 from ._supervise import Supervisor
 from ._validate import reject
 
@@ -45,9 +47,9 @@ class _Namespace(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         old = self.get(key)
-        if isinstance(old, NodeFunction | Input):
+        if isinstance(old, _MEMBERS):
             # also a node redefined without @node: it would vanish without a word
-            then = "" if isinstance(value, NodeFunction | Input) else f" (then as {value!r})"
+            then = "" if isinstance(value, _MEMBERS) else f" (then as {value!r})"
             raise DuplicateNodeError(
                 f"DAG {self.dag!r} defines {key!r} twice{then}; "
                 f"node and input names must be unique",
@@ -55,6 +57,9 @@ class _Namespace(dict[str, Any]):
                 node=key,
             )
         super().__setitem__(key, value)
+
+
+_MEMBERS = (NodeFunction, Input, Include, Resource)
 
 
 class DAGMeta(type):
@@ -81,6 +86,9 @@ class DAGMeta(type):
             return cls
         nodes: dict[str, NodeFunction] = {}
         inputs: dict[str, Input] = {}
+        includes: dict[str, Include] = {}
+        resources: dict[str, Resource] = {}
+        members: list[dict[str, Any]] = [nodes, inputs, includes, resources]
         for base in reversed(cls.__mro__[1:]):
             if getattr(base, "_dsl_nodes", {}) is None:
                 raise DAGDefinitionError(
@@ -91,6 +99,8 @@ class DAGMeta(type):
                 )
             nodes.update(getattr(base, "_dsl_nodes", {}))
             inputs.update(getattr(base, "_dsl_inputs", {}))
+            includes.update(getattr(base, "_dsl_includes", {}))
+            resources.update(getattr(base, "_dsl_resources", {}))
         seen: dict[int, str] = {id(v): k for k, v in nodes.items()}
         for key, value in ns.items():
             if isinstance(value, NodeFunction):
@@ -103,22 +113,31 @@ class DAGMeta(type):
                     )
                 seen[id(value)] = key
                 check_name(name, key, "node", identifier=True, reserved=RESERVED)
-                nodes[key] = value
-                inputs.pop(key, None)
+                _own(members, nodes, key, value)
             elif isinstance(value, Input):
                 check_name(name, key, "input", identifier=True, reserved=RESERVED)
-                inputs[key] = value
-                nodes.pop(key, None)
+                _own(members, inputs, key, value)
+            elif isinstance(value, Include):
+                check_name(name, key, "inclusion", identifier=True, reserved=RESERVED)
+                _own(members, includes, key, value)
+            elif isinstance(value, Resource):
+                check_name(name, key, "resource", identifier=True, reserved=RESERVED)
+                _own(members, resources, key, value)
         sup = ns.get("supervisor", getattr(cls, "supervisor", None))
         if not isinstance(sup, Supervisor):
             raise DAGDefinitionError(
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {sup!r}", dag=name
             )
-        known = set(nodes) | set(inputs)
+        known = set(nodes) | set(inputs) | set(resources)
         specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
+        res_specs = [resource_spec(name, k, v, inputs, nodes) for k, v in resources.items()]
+        if includes:
+            _include(name, specs, res_specs, nodes, inputs, resources, includes)
         cls._dsl_nodes = nodes  # type: ignore[attr-defined]
         cls._dsl_inputs = inputs  # type: ignore[attr-defined]
-        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()})  # type: ignore[attr-defined]
+        cls._dsl_includes = includes  # type: ignore[attr-defined]
+        cls._dsl_resources = resources  # type: ignore[attr-defined]
+        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)  # type: ignore[attr-defined]
         return cls
 
     def __init__(
@@ -126,6 +145,41 @@ class DAGMeta(type):
     ) -> None:
         kw.pop("compiled", None)
         super().__init__(name, bases, ns, **kw)
+
+
+def _own(members: list[dict[str, Any]], kind: dict[str, Any], key: str, value: Any) -> None:
+    """A class-body member ``key`` replaces whatever a base declared under that name
+    (keeping its place when it is of the same kind)."""
+    for m in members:
+        if m is not kind:
+            m.pop(key, None)
+    kind[key] = value
+
+
+def _include(
+    dag: str,
+    specs: list[Any],
+    res_specs: list[Any],
+    nodes: dict[str, NodeFunction],
+    inputs: dict[str, Input],
+    resources: dict[str, Resource],
+    includes: dict[str, Include],
+) -> None:
+    """Append the inclusions' nodes and resources to ``specs`` and ``res_specs``."""
+    taken = {k: "node" for k in nodes} | {k: "input" for k in inputs}
+    taken |= {k: "resource" for k in resources}
+    expansions: list[Expansion] = [
+        expand_include(dag, attr, inc, taken) for attr, inc in includes.items()
+    ]
+    values = set(nodes) | set(inputs)
+    res_names = set(resources)
+    for ex in expansions:
+        values.update(s.name for s in ex.specs)
+        res_names.update(r.name for r in ex.resources)
+    check_wiring(dag, expansions, values, res_names, taken)
+    for ex in expansions:
+        specs.extend(ex.specs)
+        res_specs.extend(ex.resources)
 
 
 class DAG(metaclass=DAGMeta):
@@ -162,6 +216,7 @@ class DAG(metaclass=DAGMeta):
         inputs: Iterable[str] | Mapping[str, Input] = (),
         *,
         supervisor: Supervisor | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> type[DAG]:
         """Build a DAG from :class:`Node` specs (generated or loaded graphs).
 
@@ -171,6 +226,9 @@ class DAG(metaclass=DAGMeta):
             inputs: input names (all required), or a mapping of names to
                 :func:`trio_dag.input` declarations.
             supervisor: the DAG's default supervisor.
+            resources: resource names to :func:`trio_dag.resource`
+                declarations; a node lists a resource in ``deps`` to receive
+                its entered value.
 
         Returns:
             A new :class:`DAG` subclass, validated and compiled.
@@ -211,7 +269,17 @@ class DAG(metaclass=DAGMeta):
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
                 dag=name,
             )
-        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared)
+        res_specs = []
+        for k, v in (resources or {}).items():
+            if not isinstance(v, Resource):
+                raise DAGDefinitionError(
+                    f"DAG {name!r}: resource {k!r} must be declared with trio_dag.resource(), "
+                    f"got {v!r}",
+                    dag=name,
+                )
+            check_name(name, k, "resource", identifier=False, reserved=RESERVED)
+            res_specs.append(resource_spec(name, k, v, declared))
+        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared, res_specs)
         ns: dict[str, Any] = {"__qualname__": name}
         if supervisor is not None:
             ns["supervisor"] = supervisor
@@ -262,6 +330,9 @@ class DAG(metaclass=DAGMeta):
             RunFailed: the run did not complete; ``.result`` keeps what did.
         """
         graph = cls.graph
+        # run, resume and stream repeat this keyword forwarding on purpose: each
+        # keeps its explicit, typed public signature, and RunOptions.build is the
+        # one place that checks the options.
         options = RunOptions.build(
             f"DAG {graph.name!r}: run",
             cls.supervisor,
@@ -326,6 +397,85 @@ class DAG(metaclass=DAGMeta):
             limiters=limiters,
         )
         return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
+
+    @classmethod
+    def as_node(
+        cls,
+        inputs: Mapping[str, str] | None = None,
+        *,
+        output: str | None = None,
+        node_options: Mapping[str, Any] | None = None,
+        strategy: Strategy | None = None,
+        supervisor: Supervisor | None = None,
+        on_failure: Literal["fail_fast", "continue"] = "fail_fast",
+        retry: RetryPolicy | int | None = None,
+        deadline: float | None = None,
+        seed: int | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> NodeFunction:
+        """This DAG as one node of another: a node that runs it whole (opaque composition).
+
+        ``summary = Etl.as_node(inputs={"day": "day"}, output="summary")`` in
+        a class body is a node whose dependencies are the outer names wired to
+        Etl's inputs, and whose value is the inner run's value of ``output``
+        (the whole :class:`~trio_dag.RunResult` when ``output`` is ``None``).
+        Each call is one run of this DAG, in the node's own task, with its
+        own options:
+
+        - the outer run's cancellation (fail-fast, deadline, a timeout of the
+          node) cancels the inner run;
+        - the outer run's instruments see the inner node events, the node
+          names given as a path, ``"<outer node>/<inner node>"``;
+        - an inner failure is the node's failure: its error is the inner
+          :class:`~trio_dag.RunFailed`, whose report is its message and whose
+          ``result`` is the inner partial result;
+        - when the node is retried (``node_options={"retry": ...}``, also
+          after its ``timeout``), the next attempt resumes the inner partial
+          result: completed inner nodes are not run again; so does ``resume``
+          of the outer run (not for a node with ``map_over``: its elements
+          start over);
+        - the node takes no ``max_concurrency`` slot of the outer run: unless
+          ``strategy`` is given, the inner run uses the outer run's strategy
+          and shares its slots, so the bound holds for inner and outer nodes
+          together and cannot deadlock on a slot its own node holds.
+
+        Args:
+            inputs: wiring, inner input name to the name (an input or node of
+                the outer DAG) that feeds it; inner inputs with a default may
+                be left out.
+            output: the inner node whose value is the node's value, or
+                ``None`` for the whole result.
+            node_options: options of the outer node, as for
+                :func:`trio_dag.node`: ``retry``, ``timeout`` (for the whole
+                inner run), ``map_over`` (an inner input name: one inner run
+                per element).
+            strategy, supervisor, on_failure, retry, deadline, seed, instruments:
+                options of the inner run, as for :meth:`run` (``retry`` is the
+                default policy of inner nodes).
+
+        Returns:
+            A :class:`~trio_dag.NodeFunction` to assign in a class body.
+
+        Raises:
+            InvalidOptionError: an option is invalid, ``inputs`` wires a name
+                that is not an input of this DAG or leaves a required one
+                unwired, or ``output`` is not a node (with a "did you mean").
+        """
+        return opaque_node(
+            cls,
+            inputs,
+            output,
+            node_options,
+            {
+                "strategy": strategy,
+                "supervisor": supervisor,
+                "on_failure": on_failure,
+                "retry": retry,
+                "deadline": deadline,
+                "seed": seed,
+                "instruments": instruments,
+            },
+        )
 
     @classmethod
     def start(
@@ -426,7 +576,7 @@ class DAG(metaclass=DAGMeta):
             placements=placements,
             limiters=limiters,
         )
-        return open_stream(
+        return (open_stream_holding if graph.resources else open_stream)(
             graph,
             source,
             options,

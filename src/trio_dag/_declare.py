@@ -1,8 +1,9 @@
 """Declaration: the markers used in DAG class bodies and programmatic specs.
 
 ``input``, ``get`` and ``node`` mark a class body's inputs, explicit
-dependencies and nodes; :class:`Node` describes one node of a generated
-graph. They only record what was declared: every check happens when the
+dependencies and nodes; ``include`` copies another DAG's nodes in and
+``resource`` declares a run-scoped resource; :class:`Node` describes one
+node of a generated graph. They only record what was declared: every check happens when the
 specs are built (``_specs.py``), as the ``class`` statement runs or
 ``DAG.from_nodes`` is called.
 """
@@ -11,18 +12,31 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, final, overload
 
 from ._exceptions import option_error
-from ._graph import NO_DEFAULT
+from ._graph import NO_DEFAULT, Graph
 from ._retry import RetryPolicy
 from ._validate import reject
 
 if TYPE_CHECKING:
     from ._placement import Placement
 
-__all__ = ["OPTIONS", "Get", "Input", "Node", "NodeFunction", "get", "input", "node"]
+__all__ = [
+    "OPTIONS",
+    "Get",
+    "Include",
+    "Input",
+    "Node",
+    "NodeFunction",
+    "Resource",
+    "get",
+    "include",
+    "input",
+    "node",
+    "resource",
+]
 
 
 # ---------------------------------------------------------------- markers
@@ -255,3 +269,132 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, deps={self.deps!r})"
+
+
+# ------------------------------------------------------------ composition
+
+
+@final
+class Include:
+    """Another DAG's nodes, copied into a DAG class body; create with :func:`trio_dag.include`."""
+
+    __slots__ = ("dag", "inputs", "name", "prefix")
+
+    def __init__(self, dag: Any, inputs: dict[str, str], prefix: str | None) -> None:
+        self.dag = dag
+        self.inputs = inputs
+        self.prefix = prefix
+        self.name: str | None = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        p = "" if self.prefix is None else f", prefix={self.prefix!r}"
+        return f"trio_dag.include({self.dag.__name__}, inputs={self.inputs!r}{p})"
+
+
+def include(
+    dag: Any, inputs: Mapping[str, str] | None = None, *, prefix: str | None = None
+) -> Any:
+    """Copy the nodes of DAG class ``dag`` into the DAG class being defined.
+
+    ``etl = trio_dag.include(Etl, inputs={"day": "day"})`` adds every node
+    ``x`` of ``Etl`` as ``etl.x`` (the attribute name is the prefix;
+    ``prefix=`` overrides it), with its options. The result is one graph,
+    run by one scheduler under one supervisor. Downstream nodes read an
+    included value with ``trio_dag.get("etl.x")``.
+
+    Args:
+        dag: a :class:`~trio_dag.DAG` subclass.
+        inputs: wiring, inner input name to the outer name that feeds it: an
+            input or node of the outer DAG (``"etl2.summary"`` for a node of
+            another inclusion). An inner resource may be wired to an outer
+            resource too, to share it. Inner inputs with a default may be
+            left unwired: they keep the default. Inner resources left
+            unwired become resources of the outer DAG, prefixed like nodes.
+        prefix: the prefix of the copied names, instead of the attribute name.
+
+    Raises:
+        InvalidOptionError: ``dag`` is not a DAG class, or ``inputs`` or
+            ``prefix`` has the wrong type. Wiring that names nothing, a
+            required input left unwired, a prefix that collides and a cycle
+            through the inclusion are :class:`~trio_dag.DAGDefinitionError`\\ s
+            raised when the outer class is defined.
+    """
+    where = "trio_dag.include()"
+    if not (isinstance(dag, type) and isinstance(getattr(dag, "graph", None), Graph)):
+        reject(where, "dag", dag, "a trio_dag.DAG subclass", wrong_type=True)
+    wiring: dict[str, str] = {}
+    if inputs is not None:
+        if not isinstance(inputs, Mapping):
+            reject(
+                where,
+                "inputs",
+                inputs,
+                "a mapping of inner input names to outer names",
+                wrong_type=True,
+            )
+        for k, v in inputs.items():
+            if not isinstance(k, str) or not isinstance(v, str) or not v:
+                reject(
+                    where,
+                    "inputs",
+                    {k: v},
+                    "entries 'inner input name': 'outer name' (str)",
+                    wrong_type=True,
+                )
+            wiring[k] = v
+    if prefix is not None and (not isinstance(prefix, str) or not prefix):
+        reject(where, "prefix", prefix, "a non-empty string or None", wrong_type=True)
+    return Include(dag, wiring, prefix)
+
+
+@final
+class Resource:
+    """A run-scoped resource; create with :func:`trio_dag.resource`."""
+
+    __slots__ = ("factory", "name")
+
+    def __init__(self, factory: Callable[..., Any]) -> None:
+        self.factory = factory
+        self.name: str | None = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"trio_dag.resource({getattr(self.factory, '__qualname__', self.factory)!r})"
+
+
+def resource(factory: Callable[..., Any]) -> Any:
+    """Declare, in a DAG class body, a resource the run opens and closes.
+
+    ``client = trio_dag.resource(lambda: httpx.AsyncClient())``: ``factory``
+    returns an async context manager, or is an
+    :func:`~contextlib.asynccontextmanager` function. A node that names
+    ``client`` as a parameter receives the value its ``__aenter__`` returned.
+    The factory's parameters may name inputs of the DAG, resolved like a
+    node's (a parameter with an ordinary default keeps it).
+
+    A resource is entered at most once per run (once per stream), lazily,
+    just before the first node that needs it starts, in a task of its own;
+    and exited when the run ends, however it ends, in reverse order of
+    entry (an entry still in progress then is cancelled). It is not a node
+    and not in the results. A resource no running node needs is never
+    entered. When entering fails, every node that needs
+    it fails with a :class:`~trio_dag.ResourceError` naming it (the
+    factory's exception is its ``__cause__``).
+
+    Raises:
+        InvalidOptionError: ``factory`` is not callable.
+    """
+    if not callable(factory):
+        reject(
+            "trio_dag.resource()",
+            "factory",
+            factory,
+            "a callable returning an async context manager",
+            wrong_type=True,
+        )
+    return Resource(factory)

@@ -17,6 +17,7 @@ The hierarchy, as a tree::
     ├── SerializationError           a placed call could not be pickled (also a TypeError)
     ├── NodeCancelled                a node raised trio.Cancelled while its run was not
     │                                cancelled (also a RuntimeError); kept as its failure
+    ├── ResourceError                a resource could not be entered or exited
     └── RunFailed                    a run did not complete; .result keeps what did
                                      (defined beside RunResult in trio_dag's results layer)
 
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidOptionError",
     "MapError",
     "NodeCancelled",
+    "ResourceError",
     "SerializationError",
     "UnknownDependencyError",
 ]
@@ -107,14 +109,22 @@ class UnknownDependencyError(DAGDefinitionError):
     """
 
     def __init__(
-        self, dag: str, node: str, dependency: str, suggestion: str | None, *, via: str = ""
+        self,
+        dag: str,
+        node: str,
+        dependency: str,
+        suggestion: str | None,
+        *,
+        via: str = "",
+        what: str = "node",
+        known: str = "neither a node nor a declared input",
     ) -> None:
         self.dependency = dependency
         self.suggestion = suggestion
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""
         super().__init__(
-            f"node {node!r} of DAG {dag!r} depends on {dependency!r}{via}, "
-            f"which is neither a node nor a declared input{hint}",
+            f"{what} {node!r} of DAG {dag!r} depends on {dependency!r}{via}, "
+            f"which is {known}{hint}",
             dag=dag,
             node=node,
         )
@@ -279,3 +289,29 @@ class NodeCancelled(DAGError, RuntimeError):
     def __init__(self, message: str, *, node: str) -> None:
         super().__init__(message)
         self.node = node
+
+
+class ResourceError(DAGError):
+    """A resource of a run could not be entered, or could not be exited.
+
+    When entering fails, every node that needs the resource fails with this
+    error (never retried: a resource is entered at most once per run), and
+    the factory's exception is ``__cause__``. When exiting fails after the
+    run completed, ``run`` raises it, with the complete result in
+    :attr:`result`; when the run did not complete, what it raises carries
+    the exit failure as a note.
+
+    Attributes:
+        resource: the resource's name.
+        dag: the DAG's name.
+        phase: ``"enter"`` or ``"exit"``.
+        result: for an exit failure after a completed run, its
+            :class:`~trio_dag.RunResult`; else ``None``.
+    """
+
+    def __init__(self, message: str, *, resource: str, dag: str, phase: str) -> None:
+        super().__init__(message)
+        self.resource = resource
+        self.dag = dag
+        self.phase = phase
+        self.result: object = None

@@ -12,14 +12,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._exceptions import CycleError, DuplicateNodeError, InputError, UnknownDependencyError
+from ._exceptions import (
+    CycleError,
+    DuplicateNodeError,
+    InputError,
+    UnknownDependencyError,
+    option_error,
+)
 from ._validate import reject
 
 if TYPE_CHECKING:
     from ._placement import Placement
     from ._retry import RetryPolicy
 
-__all__ = ["Graph", "NodeSpec"]
+__all__ = ["Graph", "NodeSpec", "ResourceSpec"]
 
 
 class _NoDefault:
@@ -50,6 +56,9 @@ class NodeSpec:
         run_in: the placement of a ``def`` node's body, or its name, if any.
         limiter: the name of the capacity limit the node's attempts hold, if any.
         chunk_size: elements per placed call of a map node, if any.
+        takes_slot: whether an attempt takes a ``max_concurrency`` slot; false
+            for a node that runs a whole DAG (``DAG.as_node``), whose inner
+            nodes take slots themselves.
     """
 
     name: str
@@ -63,6 +72,25 @@ class NodeSpec:
     run_in: Placement | str | None = None
     limiter: str | None = None
     chunk_size: int | None = None
+    takes_slot: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """One resource as the front doors hand it to the compiler (internal).
+
+    Attributes:
+        name: the resource's name; nodes name it as a parameter.
+        factory: called with the input values named by ``deps``, as the
+            keyword arguments ``kwnames``; returns an async context manager.
+        deps: names of the inputs the factory reads.
+        kwnames: the factory's parameter names for ``deps``, in order.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    deps: tuple[str, ...] = ()
+    kwnames: tuple[str, ...] = ()
 
 
 @final
@@ -80,6 +108,8 @@ class Graph:
             the order sequential runs use.
         levels: tuples of node names; a node's level is the length of the
             longest dependency path from a root to it.
+        resources: declared resource names (see :func:`trio_dag.resource`);
+            not nodes, and not in the results.
     """
 
     __slots__ = (
@@ -95,6 +125,7 @@ class Graph:
         "_limiter_names",
         "_limiters",
         "_maps",
+        "_needs",
         "_node_deps",
         "_order_ix",
         "_placed",
@@ -102,15 +133,19 @@ class Graph:
         "_placements",
         "_plain",
         "_policies",
+        "_res_inputs",
+        "_resources",
         "_roots",
         "_slot_deps",
         "_specs",
+        "_takes_slot",
         "_timeouts",
         "inputs",
         "levels",
         "name",
         "nodes",
         "order",
+        "resources",
     )
 
     name: str
@@ -118,9 +153,14 @@ class Graph:
     inputs: tuple[str, ...]
     order: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]
+    resources: tuple[str, ...]
 
     def __init__(
-        self, name: str, specs: Sequence[NodeSpec], inputs: dict[str, Any] | None = None
+        self,
+        name: str,
+        specs: Sequence[NodeSpec],
+        inputs: dict[str, Any] | None = None,
+        resources: Sequence[ResourceSpec] = (),
     ) -> None:
         inputs = inputs or {}
         n = len(specs)
@@ -141,6 +181,9 @@ class Graph:
                 )
             index[spec.name] = i
         input_slot = {inp: n + k for k, inp in enumerate(inputs)}
+        res_index = _resource_index(name, resources, index, inputs)
+        res_inputs = tuple(_resource_inputs(name, r, index, inputs) for r in resources)
+        needs: list[tuple[tuple[int, int], ...] | None] = [None] * n
 
         slot_deps: list[tuple[int, ...]] = []
         node_deps: list[tuple[int, ...]] = []
@@ -153,7 +196,21 @@ class Graph:
                 if j is None:
                     s = input_slot.get(dep)
                     if s is None:
-                        raise _unknown(name, spec, k, dep, [*index, *inputs])
+                        r = res_index.get(dep)
+                        if r is None:
+                            raise _unknown(name, spec, k, dep, [*index, *inputs, *res_index])
+                        needs[i] = (*(needs[i] or ()), (k, r))
+                        if spec.map_over == k:
+                            raise option_error(
+                                f"node {spec.name!r} of DAG {name!r}: map_over names "
+                                f"{dep!r}, a resource; map over a node or an input",
+                                option="map_over",
+                                value=dep,
+                                dag=name,
+                                node=spec.name,
+                                definition=True,
+                            )
+                        continue
                     slots.append(s)
                 else:
                     slots.append(j)
@@ -207,10 +264,18 @@ class Graph:
             s.retry is None
             and s.timeout is None
             and s.map_over is None
+            and nd is None
+            and s.takes_slot
             and s.run_in is None
             and s.limiter is None
-            for s in specs
+            for s, nd in zip(specs, needs, strict=True)
         )
+        self._takes_slot = tuple(s.takes_slot for s in specs)
+        # resources: what the runtime reads (nothing per node for a node without any)
+        self.resources = tuple(r.name for r in resources)
+        self._resources = tuple(resources)
+        self._res_inputs = res_inputs
+        self._needs = tuple(needs)
         self.levels = tuple(tuple(names[i] for i in b) for b in buckets)
         self.order = tuple(names[i] for i in self._order_ix)
 
@@ -300,6 +365,9 @@ class Graph:
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (``flowchart TD``), inputs as rounded nodes.
 
+        Resources, if any, are drawn as hexagons, with an edge to each node
+        that uses one.
+
         Each node and input is defined on its own line, with its name as a quoted
         label; characters a label cannot hold raw (``"``, ``#``, brackets, ``|``,
         ``<``, ``>``, backslashes, newlines and other control characters) are
@@ -307,8 +375,10 @@ class Graph:
         """
         ids = {name: f"n{i}" for i, name in enumerate(self.nodes)}
         ids.update({inp: f"i{k}" for k, inp in enumerate(self.inputs)})
+        ids.update({res: f"r{k}" for k, res in enumerate(self.resources)})
         lines = ["flowchart TD"]
         lines += [f'    {ids[inp]}(["{_esc_mermaid(inp)}"])' for inp in self.inputs]
+        lines += [f'    {ids[res]}{{{{"{_esc_mermaid(res)}"}}}}' for res in self.resources]
         lines += [f'    {ids[name]}["{_esc_mermaid(name)}"]' for name in self.nodes]
         for spec in self._specs:
             lines += [f"    {ids[dep]} --> {ids[spec.name]}" for dep in spec.deps]
@@ -317,12 +387,15 @@ class Graph:
     def to_dot(self) -> str:
         """The graph in Graphviz DOT; edges point from a dependency to its dependent.
 
+        Inputs are ellipses, nodes boxes, resources (if any) hexagons.
+
         Names are quoted DOT strings, one statement per line: ``"`` and ``\\`` get a
         backslash, a newline is written ``\\n`` (a line break in the label), other
         control characters and ``&`` as HTML entities (``&#11;``, ``&amp;``).
         """
         lines = [f"digraph {_esc_dot(self.name)} {{", "    rankdir=TB;"]
         lines += [f"    {_esc_dot(inp)} [shape=ellipse];" for inp in self.inputs]
+        lines += [f"    {_esc_dot(res)} [shape=hexagon];" for res in self.resources]
         lines += [f"    {_esc_dot(name)} [shape=box];" for name in self.nodes]
         for spec in self._specs:
             lines += [f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)};" for dep in spec.deps]
@@ -399,6 +472,64 @@ def _esc_mermaid(s: str) -> str:
 
 def _esc_dot(s: str) -> str:
     return '"' + s.translate(_DOT) + '"'
+
+
+def _resource_index(
+    dag: str,
+    resources: Sequence[ResourceSpec],
+    index: Mapping[str, int],
+    inputs: Mapping[str, Any],
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r, res in enumerate(resources):
+        if res.name in index or res.name in inputs or res.name in out:
+            what = (
+                "a node"
+                if res.name in index
+                else "an input"
+                if res.name in inputs
+                else "another resource"
+            )
+            raise DuplicateNodeError(
+                f"resource {res.name!r} of DAG {dag!r} has the name of {what}; "
+                f"node, input and resource names must be unique",
+                dag=dag,
+                node=res.name,
+            )
+        out[res.name] = r
+    return out
+
+
+def _resource_inputs(
+    dag: str, res: ResourceSpec, index: Mapping[str, int], inputs: Mapping[str, Any]
+) -> tuple[int, ...]:
+    """Positions, among the run's input values, of the inputs resource ``res`` reads."""
+    order = {inp: k for k, inp in enumerate(inputs)}
+    out = []
+    for dep in res.deps:
+        k = order.get(dep)
+        if k is None:
+            if dep in index:
+                raise UnknownDependencyError(
+                    dag,
+                    res.name,
+                    dep,
+                    None,
+                    what="resource",
+                    known="a node: a resource is entered before nodes run, so its "
+                    "factory may read inputs only",
+                )
+            close = difflib.get_close_matches(dep, list(inputs), n=1)
+            raise UnknownDependencyError(
+                dag,
+                res.name,
+                dep,
+                close[0] if close else None,
+                what="resource",
+                known="not a declared input (a resource's factory may read inputs only)",
+            )
+        out.append(k)
+    return tuple(out)
 
 
 def _unknown(

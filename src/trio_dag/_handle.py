@@ -94,8 +94,14 @@ class _Tracker(Instrument):
             self.lot.unpark_all()
 
     def move(self, name: str, new: int) -> int:
-        """Put node ``name`` in state ``new``; return its index."""
-        i = self.index[name]
+        """Put node ``name`` in state ``new``; return its index (-1: not a node of the run).
+
+        Events of the nodes of an inner run (``DAG.as_node``, named by path,
+        ``"etl/rows"``) are not counted: progress is counted in this run's nodes.
+        """
+        i = self.index.get(name, -1)
+        if i < 0:
+            return i
         old = self.state[i]
         self.state[i] = new
         self.counts[old] -= 1
@@ -130,6 +136,8 @@ class _Tracker(Instrument):
             self.move(node, _RETRYING)
             return
         i = self.move(node, _FAILED)
+        if i < 0:
+            return
         # Whatever depends on it cannot run: count it as skipped now.
         assert self.run is not None
         dependents = self.run.graph._dependents

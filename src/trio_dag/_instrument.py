@@ -51,7 +51,9 @@ class Instrument:
     ``node_finished``, ``node_failed`` (``will_retry`` tells whether another
     attempt follows) or ``node_cancelled`` (the run stopped, its deadline
     passed, it was cancelled from outside, or a level restart cancelled the
-    attempt; a per-attempt timeout is a failure, not this); for a map node
+    attempt; a per-attempt timeout is a failure, not this; a node cancelled
+    while it waits for a ``max_concurrency`` slot or for its next attempt
+    has no attempt running and gets no event); for a map node
     the ``element_*`` events of its elements between its ``node_started``
     and its end event; under level scheduling
     ``level_started``/``level_finished`` around each level's nodes;

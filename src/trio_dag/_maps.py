@@ -48,7 +48,7 @@ class MapPool(Supervision):
         n = len(items)
         results: list[Any] = [None] * n
         errors: list[Exception] = []
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         supervised = (
             self.policies[i] is not None
             or self.timeouts[i] is not None
@@ -111,9 +111,10 @@ class MapPool(Supervision):
                         emit("element_failed", name, k, exc, 1, False)
                     errors.append(exc)
                     nursery.cancel_scope.cancel()
-                    if self.fail_fast or self.halted:
+                    if (self.fail_fast or self.halted) and not self._cancelled_by_restart(i):
                         # The node has failed, and so the run stops: say so now, as this
-                        # element's slot goes to a waiter, not once the elements unwound.
+                        # element's slot goes to a waiter, not once the elements unwound
+                        # (_wait_slot and _restart_level then wait for the cancel).
                         self.stopped = True
                     return
                 except trio.Cancelled as exc:  # costs nothing unless raised

@@ -14,15 +14,19 @@ The run is one object whose class is cut along its concepts: ``_state.py``
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._context import _current_run
+from ._exceptions import ResourceError
 from ._maps import MapPool
 from ._options import RunOptions
+from ._resources import Resources, hold
 from ._result import MISSING, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._state import _only_cancelled
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -43,6 +47,8 @@ class _Run(MapPool):
     # ------------------------------------------------------------ the run
 
     async def go(self, deadline: float | None) -> RunResult:
+        if self.resources is None and self.graph.resources:  # a run of its own: hold them
+            return await hold(self.graph, functools.partial(self._go_holding, deadline))
         token = _current_run.set(self)
         escaped: BaseException | None = None
         try:
@@ -94,6 +100,10 @@ class _Run(MapPool):
             raise RunFailed(result) from cause
         finally:
             del cause, errs
+
+    async def _go_holding(self, deadline: float | None, table: Resources) -> RunResult:
+        self.resources = table
+        return await self.go(deadline)
 
     def _result(self, escaped: BaseException | None) -> RunResult:
         """The run's result (complete or partial), however the run ended."""
@@ -184,25 +194,43 @@ class _Run(MapPool):
                     if emit:
                         emit("node_started", self.names[i], 1)
                     v = await self.fns[i](*args)
+                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
+                    if emit and _only_cancelled(exc):  # the attempt began: not a slot wait
+                        self._cancelled_event(i, 1)
+                    raise
                 finally:
                     if slots is not None:
                         slots.release()
-            elif self.maps[i] is not None:
-                self.start[i] = self.now()
-                v = await self._map(i, args)
             else:
-                v = await self._attempts(i, args, self.level_restarts)
+                if self.needs[i] is not None:  # resources: entered before the node starts
+                    try:
+                        args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
+                    except ResourceError as exc:
+                        self.start[i] = self.now()
+                        if emit:
+                            emit("node_started", self.names[i], 1)
+                            emit("node_failed", self.names[i], exc, 1, False)
+                        self._failed(i, exc)
+                        return
+                if self.maps[i] is not None:
+                    self.start[i] = self.now()
+                    v = await self._map(i, args)
+                else:
+                    v = await self._attempts(i, args, self.level_restarts)
         except Exception as exc:
             if emit and (plain or self.maps[i] is not None):
-                emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+                if self._cancelled_by_restart(i):  # it failed as a restart cancelled it
+                    self._cancelled_event(i, self._told_attempt(i))
+                else:
+                    emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
             return
         except trio.Cancelled as exc:  # costs nothing unless raised
-            if self._stray(i, exc, plain):
+            if self._stray(i, exc):
                 return
             raise
         except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-            if self._group_ended(i, group, plain):
+            if self._group_ended(i, group):
                 return
             raise
         self.end[i] = t = self.now()
@@ -217,7 +245,7 @@ class _Run(MapPool):
                 if not r:
                     spawn(node, j, name=names[j])
 
-    def _stray(self, i: int, exc: BaseException, plain: bool) -> bool:
+    def _stray(self, i: int, exc: BaseException) -> bool:
         """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.
 
         Cancelled while the node's task is being cancelled (run stop, deadline,
@@ -227,14 +255,15 @@ class _Run(MapPool):
         without a node's value.
         """
         if trio.current_effective_deadline() == -math.inf:
-            emit = self.node_emit
-            if emit and (plain or self.maps[i] is not None):  # _attempts tells its own
-                emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+            # A map node's end; plain and supervised nodes tell theirs where the body
+            # is awaited (_cancelled_event), so a node waiting for a slot tells nothing.
+            if self.node_emit and self.maps[i] is not None:
+                self.node_emit("node_cancelled", self.names[i], 1)  # as its node_started
             return False
         self._failed_event(i, self._stray_error(i, exc))
         return True
 
-    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException], plain: bool) -> bool:
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
         """A group that is not an Exception ended node ``i``: whether it is handled here.
 
         A group holding KeyboardInterrupt, SystemExit or another non-Exception
@@ -248,7 +277,7 @@ class _Run(MapPool):
         if rest is not None and rest.split(trio.Cancelled)[1] is not None:
             return False
         if errors is None:
-            return self._stray(i, group, plain)
+            return self._stray(i, group)
         if (
             self.level_restarts
             and not self.scope.cancel_called
@@ -256,17 +285,10 @@ class _Run(MapPool):
         ):
             self.last[i] = errors  # superseded by a restart (or cancelled from outside)
             if self.node_emit:
-                self.node_emit("node_cancelled", self.names[i], self.attempts.get(i, 1))
+                self.node_emit("node_cancelled", self.names[i], self._told_attempt(i))
             return True
         self._failed_event(i, errors)
         return True
-
-
-def _only_cancelled(exc: BaseException) -> bool:
-    """Whether ``exc`` is trio.Cancelled or a group of nothing else."""
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
-    return isinstance(exc, trio.Cancelled)
 
 
 def _interrupt(exc: BaseException) -> BaseException | None:

@@ -222,6 +222,8 @@ def spec_from_function(dag: str, name: str, nf: NodeFunction, known: Collection[
         via.append(how)
     _check_unique_deps(dag, name, deps)
     opts = _node_options(dag, name, nf.options, kwnames)
+    if not getattr(nf, "takes_slot", True):  # DAG.as_node: its inner nodes take the slots
+        opts["takes_slot"] = False
     # a placed node calls the NodeFunction: it pickles by reference (module.Class.node)
     return NodeSpec(
         name,

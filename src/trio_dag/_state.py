@@ -6,6 +6,7 @@ See :class:`RunState`; the runtime builds on it in ``_supervision.py``,
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import trio
 from ._exceptions import NodeCancelled
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
 from ._options import RunOptions
+from ._resources import Resources
 from ._result import MISSING, RunResult
 from ._strategies import Parallel, Sequential
 from ._supervise import RestartIntensity
@@ -43,14 +45,21 @@ class RunState:
         partial: RunResult | None,
         options: RunOptions,
         slots: trio.Semaphore | None = None,
+        resources: Resources | None = None,
     ) -> None:
-        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream)."""
+        """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream),
+        ``resources`` one resource table (a stream enters each resource once)."""
         strategy = options.strategy
         supervisor = options.supervisor
         default_policy = options.retry
         instruments = options.instruments
         n = len(graph.nodes)
         self.graph = graph
+        self.options = options
+        self.partial = partial  # what DAG.as_node's inner runs resume from, on resume
+        self.resources = resources  # a run of its own makes its table in go()
+        self.needs = graph._needs
+        self.takes_slot = graph._takes_slot
         self.names = graph.nodes
         self.run_id = secrets.token_hex(6)
         self.fns = graph._fns
@@ -168,21 +177,44 @@ class RunState:
         err.__cause__ = exc
         return err
 
+    def _told_attempt(self, i: int) -> int:
+        """The attempt number of node ``i``'s current attempt, as instruments are told it.
+
+        A map node makes one attempt (its elements are retried in place), so its
+        ``node_started`` says 1; its ``attempts`` count element calls instead.
+        """
+        return 1 if self.maps[i] is not None else self.attempts.get(i, 1)
+
+    def _cancelled_event(self, i: int, attempt: int) -> None:
+        """Tell that attempt ``attempt`` of node ``i`` was cancelled (unless stray).
+
+        Called where the node's body is awaited, so an attempt still waiting
+        for a ``max_concurrency`` slot (never started) gets no end event. A
+        stray Cancelled (the run not being cancelled) becomes the node's
+        failure in ``_stray`` instead.
+        """
+        if self.node_emit and trio.current_effective_deadline() == -math.inf:
+            self.node_emit("node_cancelled", self.names[i], attempt)
+
     def _failed_event(self, i: int, exc: BaseException) -> None:
         """Node ``i`` finally failed with ``exc`` outside ``_attempts``: record and tell."""
         if self.node_emit:
-            self.node_emit("node_failed", self.names[i], exc, self.attempts.get(i, 1), False)
+            self.node_emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
         self._failed(i, exc)
 
     def _failed(self, i: int, exc: BaseException) -> None:
-        if self.level_restarts and not self.sequential and self.node_scopes[i] is None:
-            return  # a level restart cancelled node i as it failed: the restart reruns it
+        if self._cancelled_by_restart(i):
+            return  # node i failed as a level restart cancelled it: the restart reruns it
         self.errors[i] = exc
         self.end[i] = trio.current_time()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
             self.scope.cancel()
+
+    def _cancelled_by_restart(self, i: int) -> bool:
+        """Whether a level restart cancelled node ``i``'s running task (and reruns it)."""
+        return self.level_restarts and not self.sequential and self.node_scopes[i] is None
 
     async def _wait_slot(self, slots: trio.Semaphore) -> None:
         """Wait for a slot of ``max_concurrency``; raise Cancelled if the wait was cancelled.
@@ -212,3 +244,10 @@ class RunState:
         self.values[q] = MISSING
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is trio.Cancelled or a group of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)

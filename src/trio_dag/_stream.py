@@ -13,11 +13,12 @@ import trio
 from ._exceptions import InputError
 from ._graph import Graph
 from ._options import RunOptions
+from ._resources import Resources, holding
 from ._result import RunFailed, RunResult
 from ._run import _Run
 from ._validate import check_bool, check_choice, check_int, reject
 
-__all__ = ["StreamResults", "open_stream"]
+__all__ = ["StreamResults", "open_stream", "open_stream_holding"]
 
 Source = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 
@@ -84,8 +85,12 @@ async def open_stream(
     batch_size: int | None = None,
     ordered: bool = True,
     on_item_failure: str = "continue",
+    resources: Resources | None = None,
 ) -> AsyncIterator[StreamResults]:
     """The implementation of :meth:`trio_dag.DAG.stream` (see there).
+
+    ``resources`` is the stream's resource table, shared by every item's run
+    (see :func:`open_stream_holding`).
 
     Every outcome of an item (its result, its failure, its invalid inputs, the
     source's error) reaches the consumer through the results channel, never as
@@ -144,7 +149,7 @@ async def open_stream(
             return exc
 
     async def run_one(values: list[Any]) -> RunResult:
-        run = _Run(graph, values, None, options, shared)
+        run = _Run(graph, values, None, options, shared, resources)
         try:
             return await run.go(options.deadline)
         except RunFailed as exc:
@@ -343,6 +348,20 @@ async def open_stream(
                 sync_iter.close()  # type: ignore[union-attr]
     if group is not None or body is not None:
         raise _leave(where, body, group)
+
+
+@asynccontextmanager
+async def open_stream_holding(
+    graph: Graph, source: Source, options: RunOptions, **kw: Any
+) -> AsyncIterator[StreamResults]:
+    """:func:`open_stream` for a DAG with resources: each is entered at most once
+    for the whole stream, and exited when the stream ends. What leaves the
+    block leaves as itself, as from :func:`open_stream`."""
+    async with (
+        holding(graph) as table,
+        open_stream(graph, source, options, resources=table, **kw) as results,
+    ):
+        yield results
 
 
 def _leave(

@@ -9,14 +9,13 @@ decides when to give up on the whole run (:meth:`Supervision._escalates`).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import trio
 
 from ._context import _current_attempt
-from ._state import RunState
+from ._state import RunState, _only_cancelled
 
 __all__ = ["Supervision"]
 
@@ -51,7 +50,7 @@ class Supervision(RunState):
         """
         policy = self.policies[i]
         timeout = self.timeouts[i]
-        slots = self.slots
+        slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
         placed = self.placed is not None and self.placed[i]  # run_in= or limiter=
         own = self.maps[i] is None  # not a map element
         emit = self.node_emit if own else self.element_emit
@@ -94,6 +93,10 @@ class Supervision(RunState):
                         return await self.fns[i](*args)
                     with trio.fail_after(timeout):
                         return await self.fns[i](*args)
+                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
+                    if own and emit and _only_cancelled(exc):  # not stray: see _node
+                        self._cancelled_event(i, attempt)
+                    raise
                 finally:
                     if slots is not None:
                         slots.release()
@@ -101,6 +104,8 @@ class Supervision(RunState):
                 if level_restart and self.generation[i] != gen:
                     # A level restart cancelled this attempt as it failed (its scope is
                     # cancelled): the restart runs the node again; end as cancelled.
+                    if own and emit:
+                        self._cancelled_event(i, attempt)
                     await trio.lowlevel.checkpoint()
                 again = policy is not None and policy.should_retry(exc, attempt)
                 if again and self._escalates():
@@ -114,10 +119,6 @@ class Supervision(RunState):
                     raise
                 self.last[i] = exc  # kept if the run stops before the retry ends
                 delay = policy.delay(attempt, self.rng)  # type: ignore[union-attr]
-            except trio.Cancelled:
-                if emit and own and trio.current_effective_deadline() == -math.inf:
-                    emit("node_cancelled", name, attempt)  # not stray: see _node
-                raise
             finally:
                 if token is not None:
                     _current_attempt.reset(token)
@@ -212,6 +213,8 @@ class Supervision(RunState):
                 self.seq_current = i
                 await trio.lowlevel.checkpoint_if_cancelled()  # a rerun may have stopped the run
             return
+        if self.stopped:  # a failed map node is unwinding: the run stops, nothing restarts
+            await trio.sleep_forever()
         restart = members if one_for_all else members[pos:]
         generation, scopes = self.generation, self.node_scopes
         for q in restart:

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from .._context import _current_run
 from .._instrument import Instrument
-from ._recorder import _describe
+from ._recorder import _describe, run_id_here
 
 if TYPE_CHECKING:
     from .._result import RunResult
@@ -50,8 +49,8 @@ class LogInstrument(Instrument):
     ``level``; an attempt that will be retried at ``WARNING`` (or ``level``
     if higher), and a final failure at ``ERROR`` (or ``level`` if higher)
     with the exception attached (``exc_info``), so its traceback is logged.
-    A failed map element (when the runtime reports elements) is logged like
-    a failed attempt, with its ``index``; a completed element only at
+    A failed map element is logged like a failed attempt, with its
+    ``index``; a completed element only at
     ``DEBUG``, so a 100,000-element map does not flood the log.
 
     Args:
@@ -103,10 +102,10 @@ class LogInstrument(Instrument):
         return f"LogInstrument({self.logger.name!r}, {logging.getLevelName(self.level)})"
 
     def _run(self) -> _RunLog | None:
-        run = _current_run.get(None)
-        if run is not None:
-            return self._runs.get(run.run_id)
-        if len(self._runs) == 1:  # a hook called outside the run's context
+        run_id = run_id_here()
+        if run_id is not None:
+            return self._runs.get(run_id)
+        if len(self._runs) == 1:  # a hook called directly, outside any run
             return next(iter(self._runs.values()))
         return None
 

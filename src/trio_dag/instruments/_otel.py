@@ -10,8 +10,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from .. import __version__
-from .._context import _current_run
 from .._instrument import Instrument
+from ._recorder import run_id_here
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -52,8 +52,9 @@ class OpenTelemetryInstrument(Instrument):
     child of whatever span is current there (a request handler's, say) and
     ends when the run finishes. Each node attempt is a span named after the
     node, a child of the run span; a retry is a new sibling span. Each map
-    element (when the runtime reports elements) is a span named after its
-    node, a child of that node's span, with its index.
+    element is a span named after its node (span names stay few, as
+    OpenTelemetry asks), a child of that node's span, with its index as an
+    attribute.
 
     An attempt's span is made current (its context attached) inside the
     node's own task when the attempt starts, and detached in that same task
@@ -97,10 +98,10 @@ class OpenTelemetryInstrument(Instrument):
         return f"OpenTelemetryInstrument({self.tracer!r})"
 
     def _run(self) -> _RunSpans | None:
-        run = _current_run.get(None)
-        if run is not None:
-            return self._runs.get(run.run_id)
-        if len(self._runs) == 1:  # a hook called outside the run's context
+        run_id = run_id_here()
+        if run_id is not None:
+            return self._runs.get(run_id)
+        if len(self._runs) == 1:  # a hook called directly, outside any run
             return next(iter(self._runs.values()))
         return None
 

@@ -18,6 +18,7 @@ from rich.text import Text
 from .._context import _current_run
 from .._instrument import Instrument
 from .._result import MISSING, NodeStatus, RunStatus
+from ._recorder import run_id_here
 
 if TYPE_CHECKING:
     from .._result import RunResult
@@ -45,7 +46,7 @@ class ProgressDisplay(Instrument):
     It counts only the nodes that will actually run (a resumed run's
     completed nodes are not counted), shows which are running (with their
     attempt when it is not the first, and ``[done/total]`` elements for a
-    map node when the runtime reports elements), how many are done, failed
+    map node), how many are done, failed
     and being retried (a node that failed an attempt and has another one
     waiting or running), and the elapsed time (under a virtual clock,
     ``trio.testing.MockClock``, the run's time at its latest event). When
@@ -126,8 +127,8 @@ class ProgressDisplay(Instrument):
         return f"<ProgressDisplay run={self.run_id} {self.status or 'idle'}>"
 
     def _mine(self) -> bool:
-        run = _current_run.get(None)
-        if self.status is None and (run is None or run.run_id == self.run_id):
+        run_id = run_id_here()  # None: a hook called directly, outside any run
+        if self.status is None and (run_id is None or run_id == self.run_id):
             if self.virtual:
                 self.elapsed = trio.current_time() - self.t0
             return True
@@ -208,6 +209,7 @@ class ProgressDisplay(Instrument):
         """Start following this run (unless one is shown already) and start drawing."""
         if self._live is not None:
             return  # following another run
+        # The run itself (not only its id): the nodes left to run and the map sizes.
         run = _current_run.get(None)
         with self._lock:
             self._reset(run_id, dag, run)

@@ -14,13 +14,26 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._context import _current_run
+from .._context import current_run_id
 from .._instrument import Instrument
 
 if TYPE_CHECKING:
     from .._result import RunResult
 
 __all__ = ["AttemptRecord", "AttemptStatus", "Recorder", "Recording"]
+
+
+def run_id_here() -> str | None:
+    """The id of the run whose hook is calling, or ``None`` outside any run.
+
+    Hooks run in their run's context, so this tells which run an event
+    belongs to when one instrument watches several runs at once; ``None``
+    means a hook was called directly (as tests do).
+    """
+    try:
+        return current_run_id()
+    except RuntimeError:
+        return None
 
 
 class AttemptStatus(enum.StrEnum):
@@ -185,8 +198,9 @@ class Recorder(Instrument):
     An attempt takes the lowest lane free when it starts and gives it back
     when it ends, so no two attempts overlap on a lane and the number of
     lanes is the most attempts that ran at once. Map elements are recorded
-    as attempts too (when the runtime reports them), up to ``max_elements``
-    per run; later ones are only counted, per node.
+    as attempts too (a map node's own attempt spans its elements, which run
+    on lanes beside it), up to ``max_elements`` per run; later ones are
+    only counted, per node.
 
     Args:
         max_elements: how many map-element attempts to record per run.
@@ -212,10 +226,10 @@ class Recorder(Instrument):
         return next(reversed(self._active.values()), None)
 
     def _rec(self) -> Recording | None:
-        run = _current_run.get(None)
-        if run is not None:
-            return self._active.get(run.run_id)
-        if len(self._active) == 1:  # a hook called outside the run's context
+        run_id = run_id_here()
+        if run_id is not None:
+            return self._active.get(run_id)
+        if len(self._active) == 1:  # a hook called directly, outside any run
             return next(iter(self._active.values()))
         return None
 

@@ -39,8 +39,9 @@ class Timeline(Recorder):
     time axis with ticks runs along the bottom. The SVG is self-contained
     (no scripts, fonts or stylesheets from elsewhere).
 
-    It shares its recorder with :class:`ChromeTrace`; map elements are drawn
-    too when the runtime reports them, up to ``max_elements`` per run
+    It shares its recorder with :class:`ChromeTrace`; each map element is a
+    bar too (on a lane of its own, beside its map node's bar, which spans
+    them all), up to ``max_elements`` per run
     (default 1,000: more bars than that no longer read as a picture), and
     the chart says how many it left out.
 

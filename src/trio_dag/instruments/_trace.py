@@ -28,7 +28,8 @@ class ChromeTrace(Recorder):
     events. Lane 0, ``run``, holds one event spanning the whole run, whose
     ``args`` give the run's id, status, and any map elements left out.
 
-    Map elements become events when the runtime reports them, up to
+    Map elements become events too (``cat`` ``"element"``, on lanes beside
+    their map node's event, which spans them all), up to
     ``max_elements`` per run (default 10,000: a trace of that size still
     opens quickly); further elements are counted, per map node, in the run
     event's ``args["elements_not_traced"]``, not drawn.
