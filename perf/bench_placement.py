@@ -45,6 +45,7 @@ import contextlib
 import gc
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -169,10 +170,12 @@ async def _interleave(
 def interleaved(effort: str, dask: bool) -> dict[str, Any]:
     """Every kind round-robin in one process; per-call µs and td/raw ratios."""
     rounds = ROUNDS[effort]
+    load_before = os.getloadavg()
     with backends(dask) as calls:
         times = trio.run(_interleave, calls, rounds)
     out: dict[str, Any] = {
         "bench": "placement",
+        "loadavg": [load_before, os.getloadavg()],
         "effort": effort,
         "rounds": rounds,
         "target": TARGET,

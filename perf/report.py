@@ -323,7 +323,12 @@ def placement_section(
             "### Per-call cost beside the hand-written call",
             "",
             "`bench_placement.py`: sequential calls of `ident(x)`, the hand-written idiom",
-            f"and the placement alternating call by call ({d['rounds']} rounds); medians.",
+            f"and the placement alternating call by call ({d['rounds']} rounds); medians."
+            + (
+                f" Load average {d['loadavg'][0][0]:.1f} before, {d['loadavg'][1][0]:.1f} after."
+                if "loadavg" in d
+                else ""
+            ),
             "",
         ]
         rows = []
