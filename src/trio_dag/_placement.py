@@ -35,6 +35,7 @@ are not reported.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import contextlib
 import functools
@@ -697,16 +698,29 @@ class _DaskBatches:
         while True:
             await self._submit_wake.wait()
             self._submit_wake = trio.Event()
+            # Let the tasks that are ready queue their calls too: a map node's workers
+            # start one another, one per pass of the loop; submit when a pass adds none.
+            queued = 0
+            while len(self._submit) != queued:
+                queued = len(self._submit)
+                await trio.lowlevel.checkpoint()
             batch, self._submit = self._submit, []
             for entry in batch:
                 entry.taken = True
             try:
-                futures = self._client.map(
-                    _run_pickled,
-                    [e.payload for e in batch],
-                    key=[e.key for e in batch],
-                    **kwargs,
-                )
+                if len(batch) == 1:  # submit() costs less than map() of one
+                    futures = [
+                        self._client.submit(
+                            _run_pickled, batch[0].payload, key=batch[0].key, **kwargs
+                        )
+                    ]
+                else:
+                    futures = self._client.map(
+                        _run_pickled,
+                        [e.payload for e in batch],
+                        key=[e.key for e in batch],
+                        **kwargs,
+                    )
             except Exception as exc:
                 for entry in batch:
                     if entry.task is not None:
@@ -730,8 +744,13 @@ class _DaskBatches:
             self._fetch_wake = trio.Event()
             batch = list(self._fetch)
             try:
-                values = await trio.to_thread.run_sync(
-                    self._client.gather, batch, abandon_on_cancel=True
+                # on the client's own event loop, awaited with a done-callback: no thread
+                client = self._client
+                gather = client.gather(batch, asynchronous=True)
+                values = await _wait(
+                    asyncio.run_coroutine_threadsafe(gather, client.loop.asyncio_loop),
+                    False,
+                    None,
                 )
             except Exception:
                 values = [_ALONE] * len(batch)
