@@ -84,6 +84,9 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "Strategy"),
     ("py:class", "ExcTypes"),
     ("py:class", "trio_dag._dag.DAGMeta"),
+    # what ``@trio_dag.node(...)`` returns, named by its overloads' signatures
+    ("py:class", "trio_dag._declare.NodeDecorator"),
+    ("py:class", "trio_dag._declare.MapNodeDecorator"),
 ]
 # Bare names from stringified annotations (``Mapping[str, Any]``): intersphinx
 # cannot resolve those either.

@@ -57,12 +57,30 @@ import trio_dag as td
 
 SIZES = (1_000, 10_000, 100_000)
 
+
+class RunOnly(td.Instrument):
+    """Overrides only a per-run hook: its unused per-node hooks must cost nothing."""
+
+    def run_finished(self, result: td.RunResult) -> None:
+        pass
+
+
+class PerNode(td.Instrument):
+    """Overrides a per-node hook, for contrast: what a used hook costs."""
+
+    def node_finished(self, node: str, elapsed: float) -> None:
+        pass
+
+
 OPTIONS: dict[str, dict[str, Any]] = {
     "sequential": {"strategy": td.Sequential()},
     "levels": {"strategy": td.Parallel(schedule="levels")},
     "eager": {"strategy": td.Parallel(schedule="eager")},
     "eager_limit100": {"strategy": td.Parallel(max_concurrency=100)},
     "eager_retry3": {"strategy": td.Parallel(), "retry": 3},
+    # issue 12: a hook nobody overrides costs nothing (compare with "eager")
+    "eager_run_hook": {"strategy": td.Parallel(), "instruments": (RunOnly(),)},
+    "eager_node_hook": {"strategy": td.Parallel(), "instruments": (PerNode(),)},
 }
 """Run options of every trio_dag variant, by benchmark kind."""
 

@@ -8,8 +8,8 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_recovery.py`` -> ``perf/results/recovery.json``
 * ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
   ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
-  ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``
-  -> their own
+  ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``,
+  ``bench_store.py`` -> their own
   ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
@@ -63,6 +63,7 @@ EXTRA = (
     "bench_placement.py",
     "bench_cpu_pipeline.py",
     "bench_remote_tasks.py",
+    "bench_store.py",
 )
 
 
@@ -152,6 +153,18 @@ def summary() -> str:
             f"{b['median_baseline_ms']:.1f} ms; minimums: {b['cost_min_ms']:.1f} ms) "
             f"(target <= {b['target_ms']} ms){_mark(b['cost_ms'], b['target_ms'])}"
         )
+    store = RESULTS / "store.json"
+    if store.exists():
+        s = json.loads(store.read_text())
+        r, k = s["rounds"], s["kill_to_resumed"]
+        t = r["targets"]
+        add(
+            f"Store ({r['nodes']:,} nodes, medians): journaling {r['journal_ratio']:.2f}x a run "
+            f"without a store (target <= {t['journal']}x){_mark(r['journal_ratio'], t['journal'])}"
+            f"; cache hit {r['cache_hit_ratio']:.2f}x a plain node (target <= "
+            f"{t['cache_hit']}x){_mark(r['cache_hit_ratio'], t['cache_hit'])}; kill -9 -> "
+            f"resumed: {k['kill_to_first_body_ms']:.0f} ms (restore {k['restore_ms']:.0f} ms)"
+        )
     return "\n".join(lines)
 
 
@@ -192,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_placement.py", *fast, "--dask", "-o", str(RESULTS / "placement.json"))
         run("bench_cpu_pipeline.py", *fast, "--dask", "-o", str(RESULTS / "cpu_pipeline.json"))
         run("bench_remote_tasks.py", *fast, "-o", str(RESULTS / "remote_tasks.json"))
+        run("bench_store.py", *fast, "-o", str(RESULTS / "store.json"))
         run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()
     RESULTS.mkdir(exist_ok=True)

@@ -204,6 +204,8 @@ def test_python_m_trio_dag_help_has_no_rest_markup() -> None:
     for command in ("run", "graph", "validate", "replay", "demo"):
         assert command in out
     assert "Exit status: 0 done, 1 the run failed" in out
+    assert "``" not in out
+    assert not re.search(r":(class|meth|func|attr|mod|data):", out)
 
 
 # ---------------------------------------------------------------- in-process
@@ -217,7 +219,7 @@ def test_help_of_each_command_is_plain_text(
     out = capsys.readouterr().out
     assert f"Usage: trio-dag {command}" in out
     assert "``" not in out
-    assert not re.search(r":(class|meth|func|attr):", out)
+    assert not re.search(r":(class|meth|func|attr|mod|data):", out)
 
 
 def test_run_table_and_final_values(flows: str, capsys: pytest.CaptureFixture[str]) -> None:

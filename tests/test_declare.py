@@ -317,3 +317,25 @@ def test_from_nodes_single_input_string_and_supervisor() -> None:
     assert G.run_sync({"day": 4})["n"] == 4
     with pytest.raises(td.InputError, match="'day'"):
         G.run_sync()
+
+
+def test_a_typed_handle_finds_its_node_and_only_its_node() -> None:
+    class First(td.DAG):
+        @td.node
+        async def value() -> int:
+            return 1
+
+    class Second(td.DAG):
+        @td.node
+        async def value() -> int:
+            return 2
+
+        again = First.value  # the same node function under another name
+
+    first, second = First.run_sync(), Second.run_sync()
+    assert first[First.value] == 1
+    assert second[Second.value] == 2
+    assert second[First.value] == 1  # found by its function: it is 'again' here
+    assert second["again"] == 1
+    with pytest.raises(KeyError, match="is not a node of DAG 'First'"):
+        first[Second.value]

@@ -221,8 +221,9 @@ async def test_two_failing_elements_give_an_exception_group(
     err = info.value.errors["each"]
     assert isinstance(err, ExceptionGroup)
     assert pytest.RaisesGroup(
-        pytest.RaisesExc(Boom, match="^element 1$"),
-        pytest.RaisesExc(Boom, match="^element 2$"),
+        # the message, then the note naming the element
+        pytest.RaisesExc(Boom, match=r"^element 1\nelement 1 of map node 'each' \(1\)$"),
+        pytest.RaisesExc(Boom, match=r"^element 2\nelement 2 of map node 'each' \(2\)$"),
     ).matches(err)
     assert "'each'" in str(err)
     assert info.value.__cause__ is err

@@ -32,6 +32,11 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
     ("retry", 2.0),
     ("map_over", "zz"),
     ("map_over", 3),
+    ("on_element_failure", "skip"),
+    ("on_element_failure", 3),
+    ("after", 3),
+    ("after", ("a",)),  # a dependency already
+    ("after", ("",)),
 ]
 
 

@@ -166,3 +166,16 @@ def test_node_and_node_function_accept_the_options() -> None:
     assert td.Node("m", echo).options == {}
     with pytest.raises(TypeError, match=r"'runin'.*run_in, limiter, chunk_size"):
         td.node(runin="t")  # type: ignore[call-overload]
+
+
+def test_chunk_size_and_collected_element_failures_do_not_mix() -> None:
+    with pytest.raises(td.InvalidOptionError, match="on_element_failure='collect'") as info:
+
+        class Both(td.DAG):
+            xs = td.input()
+
+            @td.node(run_in="t", map_over="xs", chunk_size=2, on_element_failure="collect")
+            def n(xs: Any) -> Any:
+                return xs
+
+    assert (info.value.node, info.value.option) == ("n", "chunk_size")

@@ -595,7 +595,8 @@ async def test_chunked_maps_on_processes_and_element_errors_name_the_element() -
     assert len(set(ok["pids"][:3])) == 1  # one chunk, one worker call
     err = info.value.result.errors["halves"]
     assert isinstance(err, Boom)
-    assert err.__notes__ == ["trio_dag: raised by map element 5 of node 'halves'"]
+    assert err.__notes__[0] == "trio_dag: raised by map element 5 of node 'halves'"
+    assert "element 5 of map node 'halves' (11)" in err.__notes__  # the runtime's own note
 
 
 async def test_chunked_map_with_retries_retries_the_chunk() -> None:
@@ -692,3 +693,33 @@ async def test_a_local_class_node_runs_in_a_process_by_value() -> None:
 
     with trio.fail_after(30):
         assert (await Local.run())["n"] != os.getpid()
+
+
+async def test_a_failed_chunk_names_its_element_and_resume_runs_what_is_missing() -> None:
+    broken = [True]
+    calls: list[int] = []
+
+    class Chunked(td.DAG):
+        xs = td.input()
+
+        @td.node(run_in=td.InThread(), map_over="xs", chunk_size=3)
+        def checked(xs: int) -> int:
+            calls.append(xs)
+            if xs == 4 and broken[0]:
+                raise Boom("four")
+            return xs * 10
+
+    with trio.fail_after(20):
+        with pytest.raises(td.RunFailed) as info:
+            # one chunk at a time: the first has completed when the second fails
+            await Chunked.run(
+                {"xs": [0, 1, 2, 3, 4, 5, 6]}, strategy=td.Parallel(max_concurrency=1)
+            )
+        err = info.value.result.errors["checked"]
+        assert isinstance(err, Boom)
+        assert "trio_dag: raised by map element 4 of node 'checked'" in err.__notes__
+        broken[0] = False
+        calls.clear()
+        r = await Chunked.resume(info.value.result)
+    assert r["checked"] == [0, 10, 20, 30, 40, 50, 60]
+    assert sorted(calls) == [3, 4, 5, 6]  # the first chunk's values were kept; the rest one by one

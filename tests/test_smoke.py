@@ -26,5 +26,5 @@ def test_cli_demo_prints_order_timings_and_results(capsys: pytest.CaptureFixture
     assert main(["demo", "--strategy", "levels"]) == 0
     out = capsys.readouterr().out
     assert "level 0: orders, rates, customers" in out
-    assert "FAILED rates attempt 1" in out
+    assert "FAILED   rates attempt 1: ConnectionError" in out  # the event lines of `run`
     assert "summary = '2026-11-26: 40 orders" in out

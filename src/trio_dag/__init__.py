@@ -8,6 +8,7 @@ from ._context import current_attempt as current_attempt
 from ._context import current_run_id as current_run_id
 from ._dag import DAG as DAG
 from ._declare import Input as Input
+from ._declare import MapNodeFunction as MapNodeFunction
 from ._declare import Node as Node
 from ._declare import NodeFunction as NodeFunction
 from ._declare import get as get
@@ -26,6 +27,9 @@ from ._exceptions import MapError as MapError
 from ._exceptions import NodeCancelled as NodeCancelled
 from ._exceptions import ResourceError as ResourceError
 from ._exceptions import SerializationError as SerializationError
+from ._exceptions import StoreError as StoreError
+from ._exceptions import StoreWarning as StoreWarning
+from ._exceptions import TypeMismatchError as TypeMismatchError
 from ._exceptions import UnknownDependencyError as UnknownDependencyError
 from ._graph import Graph as Graph
 from ._handle import Progress as Progress
@@ -36,12 +40,15 @@ from ._placement import InProcess as InProcess
 from ._placement import InThread as InThread
 from ._placement import Placement as Placement
 from ._placement import wait_future as wait_future
+from ._result import ElementError as ElementError
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
 from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
 from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
+from ._serialize import Serializer as Serializer
+from ._store import SQLiteStore as SQLiteStore
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
 from ._stream import StreamResults as StreamResults
@@ -56,6 +63,7 @@ __all__ = [
     "DAGDefinitionError",
     "DAGError",
     "DuplicateNodeError",
+    "ElementError",
     "Graph",
     "InExecutor",
     "InProcess",
@@ -66,6 +74,7 @@ __all__ = [
     "InvalidNodeError",
     "InvalidOptionError",
     "MapError",
+    "MapNodeFunction",
     "Node",
     "NodeCancelled",
     "NodeFunction",
@@ -80,10 +89,15 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "RunStatus",
+    "SQLiteStore",
     "Sequential",
     "SerializationError",
+    "Serializer",
+    "StoreError",
+    "StoreWarning",
     "StreamResults",
     "Supervisor",
+    "TypeMismatchError",
     "UnknownDependencyError",
     "current_attempt",
     "current_run_id",

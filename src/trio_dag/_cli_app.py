@@ -7,442 +7,31 @@ options, 130 interrupted (Ctrl-C; the partial report is printed).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import json
-import os
-import signal
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 import rich.console
-import rich.table
-import rich.text
-import trio
 
-from ._dag import DAG
+from ._cli_load import BadInput, load_dag, make_strategy, parse_inputs
+from ._cli_output import EventLines
+from ._cli_run import EXIT_INTERRUPTED, execute
 from ._demo import SalesReport
-from ._exceptions import DAGDefinitionError, DAGError
+from ._exceptions import DAGError
 from ._graph import NO_DEFAULT
-from ._handle import RunHandle
-from ._instrument import Instrument
-from ._result import NodeStatus, RunFailed, RunResult, RunStatus
-from ._strategies import Parallel, Sequential, Strategy
-from .instruments import ChromeTrace, ProgressDisplay, Timeline
+from ._result import RunResult
 from .interop import wfformat
 
 __all__ = ["cli", "run_cli"]
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-TABLE_ROWS = 30  # the summary table shows at most this many nodes
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-
-class BadInput(click.ClickException):
-    """A DAG that cannot be loaded, a definition error, bad inputs or options: exit 2."""
-
-    exit_code = EXIT_USAGE
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_dag(target: str) -> type[DAG]:
-    """The DAG class named by ``MODULE:NAME`` (see ``trio-dag run --help``).
-
-    Raises:
-        BadInput: the module cannot be imported, defines an invalid DAG, or
-            has no (single) DAG of that name.
-    """
-    where, _, attr = target.partition(":")
-    if not where:
-        raise BadInput(f"{target!r}: expected MODULE:DAG, e.g. my_pipeline:Nightly")
-    module = _import(where)
-    if not attr:
-        found = _dags_in(module)
-        if len(found) == 1:
-            return found[0][1]
-        if not found:
-            raise BadInput(f"{where} defines no trio_dag.DAG class")
-        names = ", ".join(f"{where}:{name}" for name, _ in found)
-        raise BadInput(f"{where} defines several DAGs; name one: {names}")
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            found = _dags_in(module)
-            hint = (
-                f"; its DAGs: {', '.join(name for name, _ in found)}"
-                if found
-                else "; it defines no DAG"
-            )
-            raise BadInput(f"{where} has no attribute {attr!r}{hint}")
-        obj = getattr(obj, part)
-    if not (isinstance(obj, type) and issubclass(obj, DAG)) or obj is DAG:
-        raise BadInput(f"{target} is {obj!r}, not a trio_dag.DAG subclass")
-    return obj
-
-
-def _is_path(where: str) -> bool:
-    return where.endswith(".py") or "/" in where or os.sep in where
-
-
-def _import(where: str) -> Any:
-    """Import a dotted module (the current directory first on the path) or a .py file."""
-    try:
-        if _is_path(where):
-            path = Path(where)
-            if not path.is_file():
-                raise BadInput(f"no such file: {where}")
-            name = path.stem if path.stem.isidentifier() else "_trio_dag_cli_module"
-            sys.path.insert(0, str(path.resolve().parent))  # so it can import its neighbours
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # dataclasses, pickling and typing look it up there
-            spec.loader.exec_module(module)
-            return module
-        if "" not in sys.path and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        return importlib.import_module(where)
-    except BadInput:
-        raise
-    except DAGDefinitionError as exc:
-        raise BadInput(f"{where}: invalid DAG definition: {exc}") from exc
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (where == exc.name or where.startswith(exc.name + ".")):
-            raise BadInput(f"no module named {where!r} (a dotted module or a .py file)") from exc
-        raise BadInput(_import_failure(where, exc)) from exc
-    except Exception as exc:
-        raise BadInput(_import_failure(where, exc)) from exc
-
-
-def _import_failure(where: str, exc: Exception) -> str:
-    tb = "".join(traceback.format_exception(exc)).rstrip()
-    return f"cannot import {where}:\n{tb}"
-
-
-def _dags_in(module: Any) -> list[tuple[str, type[DAG]]]:
-    seen: dict[int, tuple[str, type[DAG]]] = {}
-    for name, obj in vars(module).items():
-        if isinstance(obj, type) and issubclass(obj, DAG) and obj is not DAG:
-            seen.setdefault(id(obj), (name, obj))
-    return list(seen.values())
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def parse_inputs(pairs: Sequence[str], file: str | None) -> dict[str, Any]:
-    """Inputs from ``--inputs FILE.json`` then ``-i NAME=VALUE`` (later ones win).
-
-    A VALUE that is valid JSON is parsed (``3``, ``true``, ``[1, 2]``,
-    ``"quoted"``); anything else is taken as a string.
-    """
-    inputs: dict[str, Any] = {}
-    if file is not None:
-        try:
-            with open(file, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError as exc:
-            raise BadInput(f"--inputs: cannot read {file}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise BadInput(f"--inputs: {file} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise BadInput(
-                f"--inputs: {file} must hold a JSON object of input names to values, "
-                f"not a {type(data).__name__}"
-            )
-        inputs.update(data)
-    for pair in pairs:
-        name, eq, raw = pair.partition("=")
-        if not eq or not name:
-            raise BadInput(f"-i: expected NAME=VALUE, got {pair!r}")
-        try:
-            inputs[name] = json.loads(raw)
-        except ValueError:
-            inputs[name] = raw
-    return inputs
-
-
-def make_strategy(
-    dag: type[DAG], name: str | None, max_concurrency: int | None
-) -> Strategy | None:
-    """The strategy for ``--strategy``/``--max-concurrency`` (``None``: the DAG's default)."""
-    if name == "sequential":
-        if max_concurrency is not None:
-            raise BadInput("--max-concurrency does not apply to --strategy sequential")
-        return Sequential()
-    if name is None and max_concurrency is None:
-        return None
-    if name is None:
-        name = "levels" if dag.supervisor.needs_levels else "eager"
-    return Parallel(max_concurrency=max_concurrency, schedule=name)  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------- running
-
-
-class _Lines(Instrument):
-    """One line per node event, for logs (when the output is not a terminal)."""
-
-    def __init__(self, console: rich.console.Console) -> None:
-        self.console = console
-        self.t0 = 0.0
-
-    def _say(self, text: str) -> None:
-        self.console.print(f"[{trio.current_time() - self.t0:8.3f}s] {text}", highlight=False)
-
-    def run_started(self, dag: str, run_id: str) -> None:
-        self.t0 = trio.current_time()
-        self._say(f"run {run_id} of DAG {dag} started")
-
-    def node_started(self, node: str, attempt: int) -> None:
-        again = f" (attempt {attempt})" if attempt > 1 else ""
-        self._say(f"started  {node}{again}")
-
-    def node_finished(self, node: str, elapsed: float) -> None:
-        self._say(f"done     {node} in {elapsed:.3f}s")
-
-    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
-        then = "will retry" if will_retry else "gave up"
-        self._say(f"FAILED   {node} attempt {attempt}: {type(error).__name__}: {error}; {then}")
-
-
-@contextlib.contextmanager
-def _ctrl_c(state: _RunState) -> Iterator[None]:
-    """Inside ``trio.run``: the first Ctrl-C cancels the run, the second interrupts.
-
-    The first one asks trio (``run_sync_soon`` is safe in a signal handler) to
-    cancel the run, whose partial result is then reported. The second one goes
-    to trio's own handler, which raises ``KeyboardInterrupt`` where it is safe:
-    also inside node code that blocks and so never sees the cancellation.
-    A SIGINT that is ignored (a background job) stays ignored.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:
-        yield
-        return
-    token = trio.lowlevel.current_trio_token()
-
-    def cancel() -> None:
-        state.err.print("interrupted: cancelling the run (Ctrl-C again to stop at once)")
-        if state.run is not None:
-            state.run.cancel()
-
-    def handler(signum: int, frame: Any) -> None:
-        if not state.interrupted:
-            state.interrupted = True
-            token.run_sync_soon(cancel)
-            return
-        signal.signal(signal.SIGINT, previous)
-        if callable(previous):
-            previous(signum, frame)
-        else:  # pragma: no cover - trio.run always installs its handler
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@dataclass
-class _RunState:
-    out: rich.console.Console
-    err: rich.console.Console
-    interrupted: bool = False
-    run: RunHandle | None = None
-
-
-def execute(
-    dag: type[DAG],
-    inputs: dict[str, Any],
-    *,
-    strategy: Strategy | None,
-    trace: str | None,
-    timeline: str | None,
-    as_json: bool,
-    progress: bool,
-    lines: bool,
-    virtual: bool = False,
-    outputs: bool = True,
-    after: Callable[[RunResult, float, rich.console.Console], None] | None = None,
-) -> int:
-    """Run ``dag`` as ``trio-dag run`` does; return the exit status."""
-    # No console markup: node names, values and error messages are printed as they are.
-    out = rich.console.Console(soft_wrap=True, markup=False, highlight=False)
-    err = rich.console.Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-    state = _RunState(out, err)
-    shown = err if as_json else out  # the terminal where progress and the table go
-    live = progress and shown.is_terminal and not virtual
-    instruments: list[Instrument] = []
-    display: ProgressDisplay | None = None
-    if live:
-        display = ProgressDisplay(shown)
-        instruments.append(display)
-    elif progress and lines:
-        instruments.append(_Lines(err))
-    finishers = _observers(trace, timeline, instruments)
-    options: dict[str, Any] = {"instruments": instruments}
-    if strategy is not None:
-        options["strategy"] = strategy
-
-    async def main() -> tuple[RunResult, float]:
-        entered = False
-        # Ctrl-C is caught from before the run starts, so no node runs without it.
-        with _ctrl_c(state):
-            try:
-                async with dag.start(inputs, **options) as run:
-                    entered = True
-                    state.run = run
-                    if state.interrupted:  # Ctrl-C came while the run was starting
-                        run.cancel()
-                    try:
-                        result = await run.wait()
-                    except RunFailed as exc:
-                        result = exc.result
-                    return result, run.progress.elapsed
-            except (DAGError, TypeError, ValueError) as exc:
-                if entered:
-                    raise
-                raise BadInput(str(exc)) from exc
-
-    clock = None
-    if virtual:
-        from trio.testing import MockClock  # not at the top: it imports pytest (slow)
-
-        clock = MockClock(autojump_threshold=0)
-    stopped: KeyboardInterrupt | None = None
-    try:
-        result, elapsed = trio.run(main, clock=clock)
-    except* KeyboardInterrupt as group:  # a second Ctrl-C, or one before the run began
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        stopped = cast(KeyboardInterrupt, leaf)
-    finally:
-        if display is not None:
-            display.close()
-    if stopped is not None:
-        partial = getattr(stopped, "result", None)  # a RunInterrupted carries the result
-        if isinstance(partial, RunResult):
-            err.print(partial.report(), highlight=False)
-        err.print("interrupted")
-        return EXIT_INTERRUPTED
-    for finish in finishers:
-        finish(err)
-    _summary(result, elapsed, shown)
-    if after is not None:
-        after(result, elapsed, shown)
-    if as_json:
-        out.print_json(json.dumps(_as_json(result), default=repr))
-    elif result.ok and outputs:
-        _print_outputs(result, out)
-    if not result.ok:
-        err.print(result.report(), highlight=False)
-    if result.status in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
-        return EXIT_INTERRUPTED
-    return 0 if result.ok else EXIT_FAILED
-
-
-def _observers(
-    trace: str | None, timeline: str | None, instruments: list[Instrument]
-) -> list[Callable[[rich.console.Console], None]]:
-    """Add the trace and timeline instruments; return what writes their files at the end."""
-    finishers: list[Callable[[rich.console.Console], None]] = []
-    for option, path in (("--trace", trace), ("--timeline", timeline)):
-        if path is not None and not Path(path).resolve().parent.is_dir():
-            raise BadInput(f"{option}: the directory of {path} does not exist")
-    if trace is not None:
-        instruments.append(ChromeTrace(trace))
-        finishers.append(lambda console: console.print(f"trace written to {trace}"))
-    if timeline is not None:
-        drawing = Timeline()
-        instruments.append(drawing)
-
-        def draw(console: rich.console.Console) -> None:
-            drawing.write_svg(timeline)
-            console.print(f"timeline written to {timeline}")
-
-        finishers.append(draw)
-    return finishers
-
-
-def _summary(result: RunResult, took: float, console: rich.console.Console) -> None:
-    g = result.graph
-    t0 = min((t for n in g.nodes if (t := result.started_at(n)) is not None), default=0.0)
-    table = rich.table.Table(
-        title=f"run {result.run_id} of DAG {g.name}: {result.status.value} ({took:.3f}s)",
-        title_justify="left",
-    )
-    for col in ("node", "status", "attempts", "started", "took"):
-        table.add_column(
-            col, justify="right" if col in ("attempts", "started", "took") else "left"
-        )
-    statuses = result.statuses
-    order = sorted(
-        g.nodes, key=lambda n: (result.started_at(n) is None, result.started_at(n) or 0.0)
-    )
-    style = {NodeStatus.COMPLETED: "green", NodeStatus.FAILED: "red"}
-    for name in order[:TABLE_ROWS]:
-        st = statuses[name]
-        start = result.started_at(name)
-        dur = result.duration(name)
-        table.add_row(
-            name,
-            rich.text.Text(st.value.replace("_", " "), style=style.get(st, "yellow")),
-            str(result.attempts(name)),
-            "" if start is None else f"{start - t0:.3f}s",
-            "" if dur is None else f"{dur:.3f}s",
-        )
-    console.print(table)
-    if len(order) > TABLE_ROWS:
-        console.print(f"... and {len(order) - TABLE_ROWS} more nodes (--json shows every one)")
-
-
-def _print_outputs(result: RunResult, console: rich.console.Console) -> None:
-    """The values of the final nodes (those nothing depends on)."""
-    g = result.graph
-    finals = [n for n in g.nodes if not g.dependents(n)]
-    console.print("results:")
-    for name in finals[:TABLE_ROWS]:
-        console.print(f"  {name} = {_short(repr(result[name]))}", highlight=False, markup=False)
-    if len(finals) > TABLE_ROWS:
-        console.print(f"  ... and {len(finals) - TABLE_ROWS} more (--json shows every one)")
-
-
-def _short(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _as_json(result: RunResult) -> dict[str, Any]:
-    return {
-        "dag": result.graph.name,
-        "run_id": result.run_id,
-        "status": result.status.value,
-        "results": dict(result),
-        "errors": {
-            n: f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            for n, e in result.errors.items()
-        },
-        "statuses": {n: s.value for n, s in result.statuses.items()},
-    }
-
-
-# ---------------------------------------------------------------- commands
+_SCHEDULES = ["eager", "levels", "sequential"]  # the choices of --strategy
 
 _STRATEGY = click.option(
     "--strategy",
-    type=click.Choice(["eager", "levels", "sequential"]),
+    type=click.Choice(_SCHEDULES),
     default=None,
     help="How to schedule the nodes. Default: the DAG's own (eager, or levels when "
     "its supervisor restarts levels).",
@@ -479,6 +68,14 @@ _NO_PROGRESS = click.option(
     is_flag=True,
     help="Show nothing while the run goes (no progress bar, no event lines).",
 )
+
+
+def _run_options(command: _F) -> _F:
+    """Add the options ``run`` and ``replay`` share, in this order in their help."""
+    for option in reversed((_STRATEGY, _MAX, _TRACE, _TIMELINE, _JSON, _NO_PROGRESS)):
+        command = option(command)
+    return command
+
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -518,12 +115,7 @@ def cli() -> None:
     metavar="FILE.json",
     help="Input values from a JSON object; -i values override them.",
 )
-@_STRATEGY
-@_MAX
-@_TRACE
-@_TIMELINE
-@_JSON
-@_NO_PROGRESS
+@_run_options
 def run(
     target: str,
     pairs: tuple[str, ...],
@@ -614,12 +206,7 @@ def validate(target: str) -> int:
     show_default=True,
     help="Multiply every task's recorded runtime by this (0: measure the engine alone).",
 )
-@_STRATEGY
-@_MAX
-@_TRACE
-@_TIMELINE
-@_JSON
-@_NO_PROGRESS
+@_run_options
 def replay(
     workflow: str,
     virtual: bool,
@@ -674,7 +261,7 @@ def replay(
 @cli.command(context_settings=_CONTEXT)
 @click.option(
     "--strategy",
-    type=click.Choice(["eager", "levels", "sequential"]),
+    type=click.Choice(_SCHEDULES),
     default="eager",
     show_default=True,
     help="How to schedule the nodes.",
@@ -682,17 +269,15 @@ def replay(
 def demo(strategy: str) -> int:
     """Run the demo workflow (a nightly sales report) and show what happened."""
 
-    strat = (
-        Sequential()
-        if strategy == "sequential"
-        else Parallel(schedule="levels" if strategy == "levels" else "eager")
-    )
+    strat = make_strategy(SalesReport, strategy, None)
     g = SalesReport.graph
     click.echo(f"DAG {g.name}: {len(g.nodes)} nodes, inputs {', '.join(g.inputs)}")
     for k, level in enumerate(g.levels):
         click.echo(f"  level {k}: {', '.join(level)}")
     click.echo(f"strategy: {strat!r}\n")
-    result: RunResult = SalesReport.run_sync(strategy=strat, instruments=[_Printer()], seed=0)
+    result: RunResult = SalesReport.run_sync(
+        strategy=strat, instruments=[EventLines(click.echo)], seed=0
+    )
     click.echo("\nnode           started  took     attempts")
     t0 = min(t for n in g.nodes if (t := result.started_at(n)) is not None)
     for n in sorted(g.nodes, key=lambda n: result.started_at(n) or 0.0):
@@ -704,31 +289,6 @@ def demo(strategy: str) -> int:
     for n in g.order:
         click.echo(f"  {n} = {result[n]!r:.100}")
     return 0
-
-
-class _Printer(Instrument):
-    """Prints each event of the demo as it happens, with the time since the run began."""
-
-    def __init__(self) -> None:
-        self.t0 = 0.0
-
-    def _t(self) -> str:
-        return f"[{trio.current_time() - self.t0:6.3f}s]"
-
-    def run_started(self, dag: str, run_id: str) -> None:
-        self.t0 = trio.current_time()
-        click.echo(f"{self._t()} run {run_id} of {dag} started")
-
-    def node_started(self, node: str, attempt: int) -> None:
-        again = f" (attempt {attempt})" if attempt > 1 else ""
-        click.echo(f"{self._t()}   start  {node}{again}")
-
-    def node_finished(self, node: str, elapsed: float) -> None:
-        click.echo(f"{self._t()}   done   {node}  ({elapsed * 1000:.0f} ms)")
-
-    def node_failed(self, node: str, error: BaseException, attempt: int, will_retry: bool) -> None:
-        then = "will retry" if will_retry else "gave up"
-        click.echo(f"{self._t()}   FAILED {node} attempt {attempt}: {error!r}; {then}")
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:

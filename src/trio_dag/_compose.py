@@ -201,7 +201,11 @@ def _copy(
     fixed = [k for k, d in enumerate(spec.deps) if d in constants]
     if not fixed:
         return dataclasses.replace(
-            spec, name=name, deps=tuple(rename[d] for d in spec.deps), via=None
+            spec,
+            name=name,
+            deps=tuple(rename[d] for d in spec.deps),
+            via=None,
+            after=tuple(rename[a] for a in spec.after),
         )
     keep = [k for k in range(len(spec.deps)) if k not in fixed]
     m = spec.map_over
@@ -233,6 +237,7 @@ def _copy(
         kwnames=kwnames,
         via=None,
         map_over=m,
+        after=tuple(rename[a] for a in spec.after),
     )
 
 

@@ -11,9 +11,10 @@ to the runtime.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import trio
 
@@ -29,10 +30,12 @@ from ._result import RunResult
 from ._retry import RetryPolicy
 from ._run import execute
 from ._specs import check_name, spec_from_function, specs_from_nodes
+from ._store import SQLiteStore
 from ._strategies import Strategy
 from ._stream import StreamResults, open_stream, open_stream_holding
 from ._subrun import opaque_node
 from ._supervise import Supervisor
+from ._typecheck import check_types
 from ._validate import reject
 
 __all__ = ["DAG", "DAGMeta"]
@@ -83,8 +86,9 @@ class DAGMeta(type):
         if compiled is not None:  # from_nodes(): the graph is compiled already
             cls.graph = compiled  # type: ignore[attr-defined]
             cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
+            compiled._owner = (cls.__module__, cls.__qualname__)
             return cls
-        nodes: dict[str, NodeFunction] = {}
+        nodes: dict[str, NodeFunction[Any, Any]] = {}
         inputs: dict[str, Input] = {}
         includes: dict[str, Include] = {}
         resources: dict[str, Resource] = {}
@@ -93,8 +97,9 @@ class DAGMeta(type):
             if getattr(base, "_dsl_nodes", {}) is None:
                 raise DAGDefinitionError(
                     f"DAG {name!r} subclasses {base.__name__!r}, which was built by "
-                    f"DAG.from_nodes(); its nodes are not class attributes, so a subclass "
-                    f"cannot extend them: build the whole graph with from_nodes() instead",
+                    f"DAG.from_nodes() or extend(); its nodes are not class attributes, so "
+                    f"a class body cannot extend them: add nodes with "
+                    f"{base.__name__}.extend(name, nodes) instead",
                     dag=name,
                 )
             nodes.update(getattr(base, "_dsl_nodes", {}))
@@ -137,7 +142,10 @@ class DAGMeta(type):
         cls._dsl_inputs = inputs  # type: ignore[attr-defined]
         cls._dsl_includes = includes  # type: ignore[attr-defined]
         cls._dsl_resources = resources  # type: ignore[attr-defined]
-        cls.graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)  # type: ignore[attr-defined]
+        graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)
+        check_types(name, graph._specs)
+        graph._owner = (cls.__module__, cls.__qualname__)  # results pickle by this reference
+        cls.graph = graph  # type: ignore[attr-defined]
         return cls
 
     def __init__(
@@ -160,7 +168,7 @@ def _include(
     dag: str,
     specs: list[Any],
     res_specs: list[Any],
-    nodes: dict[str, NodeFunction],
+    nodes: dict[str, NodeFunction[Any, Any]],
     inputs: dict[str, Input],
     resources: dict[str, Resource],
     includes: dict[str, Include],
@@ -241,29 +249,7 @@ class DAG(metaclass=DAGMeta):
                 f"from_nodes(): the DAG name must be a non-empty string, got {name!r}",
                 dag=str(name),
             )
-        if isinstance(inputs, Mapping):
-            declared = {}
-            for k, v in inputs.items():
-                if not isinstance(v, Input):
-                    raise DAGDefinitionError(
-                        f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), "
-                        f"got {v!r}",
-                        dag=name,
-                    )
-                declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = (
-                    v.default
-                )
-        else:
-            if isinstance(inputs, str):
-                inputs = (inputs,)
-            declared = {}
-            for k in inputs:
-                check_name(name, k, "input", identifier=False, reserved=RESERVED)
-                if k in declared:
-                    raise DuplicateNodeError(
-                        f"DAG {name!r} declares input {k!r} twice", dag=name, node=k
-                    )
-                declared[k] = NO_DEFAULT
+        declared = _declared_inputs(name, inputs)
         if supervisor is not None and not isinstance(supervisor, Supervisor):
             raise DAGDefinitionError(
                 f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
@@ -280,10 +266,64 @@ class DAG(metaclass=DAGMeta):
             check_name(name, k, "resource", identifier=False, reserved=RESERVED)
             res_specs.append(resource_spec(name, k, v, declared))
         graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared, res_specs)
-        ns: dict[str, Any] = {"__qualname__": name}
+        check_types(name, graph._specs)
+        # Like namedtuple and Enum's functional API: the class belongs to the caller's
+        # module, so `Name = DAG.from_nodes("Name", ...)` at module level pickles.
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
+        ns: dict[str, Any] = {"__qualname__": name, "__module__": module}
         if supervisor is not None:
             ns["supervisor"] = supervisor
         return DAGMeta(name, (DAG,), ns, compiled=graph)  # type: ignore[return-value]
+
+    @classmethod
+    def extend(
+        cls,
+        name: str,
+        nodes: Iterable[Node],
+        inputs: Iterable[str] | Mapping[str, Input] = (),
+    ) -> type[Self]:
+        """A new DAG class: this DAG's nodes and inputs, plus generated ones.
+
+        The new nodes are :class:`Node` specs, as for :meth:`from_nodes`; they
+        may depend on this DAG's nodes and inputs (and on each other), and
+        the whole graph is validated like any other: unknown names with a
+        "did you mean", cycles, duplicates, options, types. The new class is
+        a subclass of this one, so this DAG's typed handles
+        (``result[Report.summary]``) and supervisor work on it too; this DAG
+        is unchanged.
+
+        Args:
+            name: the new DAG's name.
+            nodes: the nodes to add.
+            inputs: inputs to add, as for :meth:`from_nodes`.
+
+        Returns:
+            A new subclass of this DAG, validated and compiled.
+
+        Raises:
+            DAGDefinitionError: (a subclass of it) the extended graph is invalid.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidNodeError(
+                f"{cls.__name__}.extend(): the DAG name must be a non-empty string, got {name!r}",
+                dag=str(name),
+            )
+        base = cls.graph
+        declared = dict(zip(base.inputs, base._defaults, strict=True))
+        for k, v in _declared_inputs(name, inputs).items():
+            if k in declared:
+                raise DuplicateNodeError(
+                    f"DAG {name!r}: input {k!r} is declared by {cls.__name__!r} already",
+                    dag=name,
+                    node=k,
+                )
+            declared[k] = v
+        specs = [*base._specs, *specs_from_nodes(name, nodes, RESERVED)]
+        graph = Graph(name, specs, declared, base._resources)
+        check_types(name, graph._specs)
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")  # as from_nodes
+        ns: dict[str, Any] = {"__qualname__": name, "__doc__": cls.__doc__, "__module__": module}
+        return DAGMeta(name, (cls,), ns, compiled=graph)  # type: ignore[return-value]
 
     @classmethod
     async def run(
@@ -299,6 +339,9 @@ class DAG(metaclass=DAGMeta):
         instruments: Iterable[Instrument] = (),
         placements: Mapping[str, Placement] | None = None,
         limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
+        store: SQLiteStore | None = None,
+        run_key: str | None = None,
+        on_change: Literal["error", "rerun"] = "error",
     ) -> RunResult:
         """Run the DAG and return its :class:`~trio_dag.RunResult`.
 
@@ -323,11 +366,25 @@ class DAG(metaclass=DAGMeta):
                 ``limiter="name"``: an int (a new ``trio.CapacityLimiter`` for
                 this run) or a ``trio.CapacityLimiter`` (shared with whoever
                 else holds it).
+            store: a :class:`~trio_dag.SQLiteStore`: nodes with ``cache=True``
+                reuse stored values, and with ``run_key`` the run is durable.
+                See :doc:`durability`.
+            run_key: names a durable run: every node's value is committed to
+                ``store`` before any dependent starts, and running the same
+                DAG with the same ``run_key`` again continues where it
+                stopped (committed nodes are ``"restored"``, not run); a
+                ``run_key`` that completed returns its stored result.
+            on_change: what a ``run_key`` run again with other inputs, or
+                with node code changed since, does: ``"error"`` raises
+                :class:`~trio_dag.StoreError`; ``"rerun"`` runs the changed
+                nodes and everything downstream of them, and restores the rest.
 
         Raises:
             InputError: inputs are missing or unknown, or a node's ``run_in``
                 or ``limiter`` name is not bound (before any node runs).
             RunFailed: the run did not complete; ``.result`` keeps what did.
+            StoreError: the ``run_key`` is being run elsewhere, changed under
+                ``on_change="error"``, or the store failed.
         """
         graph = cls.graph
         # run, resume and stream repeat this keyword forwarding on purpose: each
@@ -346,6 +403,9 @@ class DAG(metaclass=DAGMeta):
             graph=graph,
             placements=placements,
             limiters=limiters,
+            store=store,
+            run_key=run_key,
+            on_change=on_change,
         )
         return await execute(graph, graph.bind_inputs(inputs), None, options)
 
@@ -412,7 +472,7 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
-    ) -> NodeFunction:
+    ) -> NodeFunction[..., Any]:
         """This DAG as one node of another: a node that runs it whole (opaque composition).
 
         ``summary = Etl.as_node(inputs={"day": "day"}, output="summary")`` in
@@ -585,6 +645,28 @@ class DAG(metaclass=DAGMeta):
             ordered=ordered,
             on_item_failure=on_item_failure,
         )
+
+
+def _declared_inputs(name: str, inputs: Iterable[str] | Mapping[str, Input]) -> dict[str, Any]:
+    """Input names (all required) or declarations, checked: name -> default."""
+    declared: dict[str, Any] = {}
+    if isinstance(inputs, Mapping):
+        for k, v in inputs.items():
+            if not isinstance(v, Input):
+                raise DAGDefinitionError(
+                    f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), got {v!r}",
+                    dag=name,
+                )
+            declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = v.default
+        return declared
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    for k in inputs:
+        check_name(name, k, "input", identifier=False, reserved=RESERVED)
+        if k in declared:
+            raise DuplicateNodeError(f"DAG {name!r} declares input {k!r} twice", dag=name, node=k)
+        declared[k] = NO_DEFAULT
+    return declared
 
 
 RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("__")) | {"graph"}

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, final, overload
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, final, overload
 
 from ._exceptions import option_error
 from ._graph import NO_DEFAULT, Graph
@@ -28,7 +28,10 @@ __all__ = [
     "Get",
     "Include",
     "Input",
+    "MapNodeDecorator",
+    "MapNodeFunction",
     "Node",
+    "NodeDecorator",
     "NodeFunction",
     "Resource",
     "get",
@@ -100,18 +103,44 @@ def get(name: str) -> Any:
 
 # ------------------------------------------------------------------ nodes
 
-OPTIONS = ("retry", "timeout", "map_over", "run_in", "limiter", "chunk_size")
+OPTIONS = (
+    "retry",
+    "timeout",
+    "map_over",
+    "cache",
+    "version",
+    "on_element_failure",
+    "after",
+    "run_in",
+    "limiter",
+    "chunk_size",
+)
 """The options a node takes (checked when the DAG is defined)."""
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-@final
-class NodeFunction:
-    """A node of the class DSL: the function plus its options.
 
-    It stays callable as the plain function, so a node can be unit tested on
-    its own: ``await Pipeline.summary(users=..., orders=...)`` (or, for a
-    placed ``def`` node, ``Pipeline.parsed(raw=...)``).
+class NodeFunction(Generic[P, R]):
+    """A node of the class DSL: the async function plus its options.
 
+    ``Report.summary`` is a typed handle on the node: generic in the
+    function's parameters ``P`` and its return type ``R``. Indexing a
+    :class:`~trio_dag.RunResult` with it, ``result[Report.summary]``, gives
+    an ``R`` to mypy and pyright (a string key gives ``Any``). A map node is a
+    :class:`MapNodeFunction`, whose value is a ``list[R]``.
+
+    It stays callable as the plain async function, typed from its signature,
+    so a node can be unit tested on its own:
+    ``await Pipeline.summary(users=..., orders=...)``.
+
+    Attributes:
+        fn: the decorated async function.
+        options: the options given to :func:`node`.
+        name: the node's name: the class attribute it was assigned to
+            (``None`` until the class body that holds it is executed).
+
+    A node with ``run_in=`` is a plain ``def`` instead (see :func:`node`).
     It pickles by reference (as ``module.Class.node``) when it can be found
     there, so a placed node's function crosses to a worker process or a Dask
     worker as a name, not as its code; otherwise (a DAG class defined in a
@@ -119,15 +148,20 @@ class NodeFunction:
     function (which cloudpickle then copies by value), without its options.
     """
 
-    __slots__ = ("__dict__", "__wrapped__", "fn", "options")
+    __slots__ = ("__dict__", "__wrapped__", "fn", "name", "options")
 
-    def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+    def __init__(self, fn: Callable[P, Awaitable[R]], options: dict[str, Any]) -> None:
         self.fn = fn
         self.options = options
+        self.name: str | None = None
         self.__wrapped__ = fn
         functools.update_wrapper(self, fn, updated=())
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __set_name__(self, owner: type, name: str) -> None:
+        if self.name is None:
+            self.name = name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -142,26 +176,93 @@ class NodeFunction:
                 found = getattr(found, part, None)
             if found is self:
                 return qualname  # pickle stores "module.qualname" and checks it back
-        return (NodeFunction, (self.fn, {}))
+        return (type(self), (self.fn, {}))
+
+
+class MapNodeFunction(NodeFunction[P, R]):
+    """A map node of the class DSL (``@trio_dag.node(map_over=...)``).
+
+    The function is called once per element, so calling the handle is typed
+    as the function (one element in, an ``R`` out), while the node's value
+    in a :class:`~trio_dag.RunResult` is the list of the results:
+    ``result[Report.pages]`` is a ``list[R]``.
+    """
+
+    __slots__ = ()
+
+
+def _make(fn: Any, options: dict[str, Any], cls: type[NodeFunction[Any, Any]]) -> Any:
+    if isinstance(fn, NodeFunction):
+        raise option_error(
+            f"{fn!r} is already a node; apply @trio_dag.node once",
+            option="fn",
+            value=fn,
+            wrong_type=True,
+        )
+    return cls(fn, options)
+
+
+@final
+class NodeDecorator:
+    """What ``@trio_dag.node(...)`` returns: applied to a function, makes the node."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> NodeFunction[P, R]:
+        result: NodeFunction[P, R] = _make(fn, self.options, NodeFunction)
+        return result
+
+
+@final
+class MapNodeDecorator:
+    """What ``@trio_dag.node(map_over=...)`` returns: makes a :class:`MapNodeFunction`."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> MapNodeFunction[P, R]:
+        result: MapNodeFunction[P, R] = _make(fn, self.options, MapNodeFunction)
+        return result
 
 
 @overload
-def node(fn: Callable[..., Any], /) -> NodeFunction: ...
+def node(fn: Callable[P, Awaitable[R]], /) -> NodeFunction[P, R]: ...
+@overload
+def node(
+    *,
+    map_over: str,
+    on_element_failure: Literal["fail", "collect"] = "fail",
+    retry: RetryPolicy | int | None = None,
+    timeout: float | None = None,
+    cache: bool = False,
+    version: str | None = None,
+    after: Iterable[str] = (),
+    run_in: Placement | str | None = None,
+    limiter: str | None = None,
+    chunk_size: int | None = None,
+) -> MapNodeDecorator: ...
 @overload
 def node(
     *,
     retry: RetryPolicy | int | None = None,
     timeout: float | None = None,
-    map_over: str | None = None,
+    map_over: None = None,
+    cache: bool = False,
+    version: str | None = None,
+    after: Iterable[str] = (),
     run_in: Placement | str | None = None,
     limiter: str | None = None,
-    chunk_size: int | None = None,
-) -> Callable[[Callable[..., Any]], NodeFunction]: ...
+) -> NodeDecorator: ...
 def node(
     fn: Callable[..., Any] | None = None,
     /,
     **options: Any,
-) -> NodeFunction | Callable[[Callable[..., Any]], NodeFunction]:
+) -> NodeFunction[Any, Any] | NodeDecorator | MapNodeDecorator:
     """Mark an ``async def`` in a DAG class body as a node (or a ``def``, with ``run_in``).
 
     Use bare (``@trio_dag.node``) or with options
@@ -175,6 +276,9 @@ def node(
     (a thread, a worker process, an executor or a Dask cluster), and the
     event loop never blocks on it. Every other option works the same on
     placed nodes.
+    The result is a typed handle on the node (:class:`NodeFunction`, or
+    :class:`MapNodeFunction` with ``map_over``): ``result[Report.summary]``
+    has the function's return type.
 
     Args:
         retry: a :class:`~trio_dag.RetryPolicy`, or an int ``n`` for
@@ -194,6 +298,19 @@ def node(
         chunk_size: with ``map_over`` and ``run_in``: send this many elements
             per call to the placement (one call per chunk); the results are
             flattened in order.
+        cache: in a run with a ``store``, reuse the value stored for the same
+            key (DAG and node name, code version, the data versions of its
+            dependencies) instead of running the body; see :doc:`durability`.
+        version: the node's code version, instead of the hash of its code:
+            change it to invalidate the node's cache entries and journal records.
+        on_element_failure: for a map node, what a failed element does:
+            ``"fail"`` (the default) fails the node, keeping the elements that
+            completed for ``resume``; ``"collect"`` completes the node with
+            the values of the elements that succeeded and reports the failed
+            ones in :meth:`RunResult.element_errors
+            <trio_dag.RunResult.element_errors>`.
+        after: names of nodes that must complete before this one starts,
+            without passing their values (order-only dependencies).
     """
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -205,70 +322,88 @@ def node(
             wrong_type=True,
         )
     if fn is None:
-        return lambda f: NodeFunction(f, options)
-    if isinstance(fn, NodeFunction):
-        raise option_error(
-            f"{fn!r} is already a node; apply @trio_dag.node once",
-            option="fn",
-            value=fn,
-            wrong_type=True,
-        )
-    return NodeFunction(fn, options)
+        if options.get("map_over") is not None:
+            return MapNodeDecorator(options)
+        return NodeDecorator(options)
+    result: NodeFunction[Any, Any] = _make(fn, options, NodeFunction)
+    return result
 
 
 @final
 class Node:
-    """A node of the programmatic form, for :meth:`DAG.from_nodes`.
+    """A node of the programmatic form, for :meth:`DAG.from_nodes` and :meth:`DAG.extend`.
 
-    The function receives its dependencies positionally, in ``deps`` order,
-    so one function object can serve 100,000 generated nodes.
+    ``deps`` is a sequence of names, passed to the function positionally in
+    that order (so one function object can serve 100,000 generated nodes), or
+    a mapping of parameter name to node or input name, passed by keyword.
 
     Args:
         name: the node's name (any non-empty string).
         fn: the async callable.
-        deps: names of nodes or inputs it depends on.
+        deps: names of the nodes or inputs it reads, positionally; or a
+            mapping ``{"param": "name", ...}`` to pass them by keyword.
+        after: names of nodes that must complete before this one starts,
+            without passing their values (order-only dependencies).
         retry: as for :func:`node`.
         timeout: as for :func:`node`.
-        map_over: the dependency (one of ``deps``) to map over, as for :func:`node`.
+        map_over: what to map over, as for :func:`node`: one of ``deps``
+            (with keyword ``deps``, the parameter's name or the dependency's).
+        cache: as for :func:`node`.
+        version: as for :func:`node`.
+        on_element_failure: as for :func:`node`.
         run_in: a placement or a placement name, as for :func:`node`; ``fn``
             is then a plain (sync) callable.
         limiter: a limit name, as for :func:`node`.
         chunk_size: elements per placed call of a map node, as for :func:`node`.
     """
 
-    __slots__ = ("deps", "fn", "name", "options")
+    __slots__ = ("after", "deps", "fn", "kwnames", "name", "options")
 
     def __init__(
         self,
         name: str,
         fn: Callable[..., Any],
-        deps: Iterable[str] = (),
+        deps: Iterable[str] | Mapping[str, str] = (),
         *,
+        after: Iterable[str] = (),
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
         map_over: str | None = None,
+        cache: bool = False,
+        version: str | None = None,
+        on_element_failure: Literal["fail", "collect"] | None = None,
         run_in: Placement | str | None = None,
         limiter: str | None = None,
         chunk_size: int | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
-        self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
-        self.options = {
-            k: v
-            for k, v in (
-                ("retry", retry),
-                ("timeout", timeout),
-                ("map_over", map_over),
-                ("run_in", run_in),
-                ("limiter", limiter),
-                ("chunk_size", chunk_size),
-            )
-            if v is not None
-        }
+        self.kwnames: tuple[str, ...] | None = None
+        if isinstance(deps, Mapping):
+            self.kwnames = tuple(deps.keys())
+            self.deps: tuple[str, ...] = tuple(deps.values())
+        else:
+            self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
+        self.after = after  # checked with the other options, as the DAG is defined
+        given = (
+            ("retry", retry),
+            ("timeout", timeout),
+            ("map_over", map_over),
+            ("cache", None if cache is False else cache),
+            ("version", version),
+            ("on_element_failure", on_element_failure),
+            ("run_in", run_in),
+            ("limiter", limiter),
+            ("chunk_size", chunk_size),
+        )
+        self.options = {k: v for k, v in given if v is not None}
 
     def __repr__(self) -> str:
-        return f"Node({self.name!r}, deps={self.deps!r})"
+        deps: object = self.deps
+        if self.kwnames is not None:
+            deps = dict(zip(self.kwnames, self.deps, strict=True))
+        after = f", after={self.after!r}" if self.after else ""
+        return f"Node({self.name!r}, deps={deps!r}{after})"
 
 
 # ------------------------------------------------------------ composition

@@ -7,6 +7,8 @@ The hierarchy, as a tree::
     │   ├── CycleError               the dependencies form a cycle (.cycle holds the path)
     │   ├── UnknownDependencyError   a parameter or dep names no node and no input
     │   ├── DuplicateNodeError       two nodes (or a node and an input) share a name
+    │   ├── TypeMismatchError        a dependency's declared return type can never be
+    │   │                            what the parameter receiving it declares
     │   └── InvalidNodeError         not an async function, bad name, bad parameters
     ├── InvalidOptionError           a bad value for an option or argument, wherever it is
     │                                given (also a ValueError; also a TypeError when the
@@ -15,6 +17,8 @@ The hierarchy, as a tree::
     ├── InputError                   run inputs missing or unknown (also a ValueError)
     ├── MapError                     a map node's value to map over is not iterable
     ├── SerializationError           a placed call could not be pickled (also a TypeError)
+    ├── StoreError                   a store cannot be used: not a trio_dag store, truncated,
+    │                                a run_key held by another process, changed inputs/code
     ├── NodeCancelled                a node raised trio.Cancelled while its run was not
     │                                cancelled (also a RuntimeError); kept as its failure
     ├── ResourceError                a resource could not be entered or exited
@@ -47,6 +51,9 @@ __all__ = [
     "NodeCancelled",
     "ResourceError",
     "SerializationError",
+    "StoreError",
+    "StoreWarning",
+    "TypeMismatchError",
     "UnknownDependencyError",
 ]
 
@@ -128,6 +135,53 @@ class UnknownDependencyError(DAGDefinitionError):
             dag=dag,
             node=node,
         )
+
+
+class TypeMismatchError(DAGDefinitionError):
+    """A node's parameter is annotated with a class that its dependency's
+    declared return type can never be.
+
+    Checked when the DAG is defined, only where both annotations are plain
+    classes (see :ref:`type-checks`); anything the check cannot decide is
+    allowed.
+
+    Attributes:
+        parameter: the parameter that receives the value.
+        dependency: the node that produces it.
+        expected: the parameter's class.
+        got: the class the dependency declares it returns (``list`` for a
+            map node).
+    """
+
+    def __init__(
+        self,
+        dag: str,
+        node: str,
+        parameter: str,
+        dependency: str,
+        *,
+        expected: type,
+        got: type,
+        map_node: bool = False,
+    ) -> None:
+        self.parameter = parameter
+        self.dependency = dependency
+        self.expected = expected
+        self.got = got
+        what = "is a map node, whose value is a list" if map_node else f"returns {_name(got)}"
+        via = "" if parameter == dependency else f" (from dependency {dependency!r})"
+        super().__init__(
+            f"node {node!r} of DAG {dag!r}: parameter {parameter!r}{via} is annotated "
+            f"{_name(expected)}, but {dependency!r} {what}; neither class is a subclass "
+            f"of the other, so the value cannot be what the parameter expects: fix the "
+            f"annotation of one of them",
+            dag=dag,
+            node=node,
+        )
+
+
+def _name(t: type) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 class DuplicateNodeError(DAGDefinitionError):
@@ -272,6 +326,52 @@ class SerializationError(DAGError, TypeError):
         self.part = part
         self.argument = argument
         self.index = index
+
+
+class StoreError(DAGError):
+    """A store cannot be used as asked.
+
+    Raised when a store file is not a trio_dag store (a foreign or truncated
+    file, or one written by a newer trio_dag), when another process (or
+    another run in this one) holds the same ``run_key``, when a ``run_key``
+    is run again with other inputs or changed node code under
+    ``on_change="error"``, or when writing to the store failed during a run.
+    The message names the file, the DAG, the run key and what to do; an
+    underlying ``sqlite3``/``OSError`` is the ``__cause__``.
+
+    Attributes:
+        path: the store's file.
+        dag: the DAG's name, or ``None``.
+        run_key: the run key, or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, path: str, dag: str | None = None, run_key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.dag = dag
+        self.run_key = run_key
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_store_error, (str(self), self.path, self.dag, self.run_key))
+
+
+def _rebuild_store_error(
+    message: str, path: str, dag: str | None, run_key: str | None
+) -> StoreError:
+    return StoreError(message, path=path, dag=dag, run_key=run_key)
+
+
+class StoreWarning(UserWarning):
+    """A node's value is not cached or journaled, and why (warned once per node and store).
+
+    Its value did not serialize, its code has no version (its closure or
+    defaults hold a value that does not pickle: give it ``version=``), or a
+    stored value could not be read back (it is computed again). Nothing is
+    lost: the node runs as it would without a store; its dependents are not
+    cached in that run, since their key would need its data version.
+    """
 
 
 class NodeCancelled(DAGError, RuntimeError):

@@ -68,6 +68,8 @@ class Progress:
 _PENDING, _RUNNING, _RETRYING, _DONE, _FAILED, _SKIPPED = range(6)
 _FINAL_STATE = {
     NodeStatus.COMPLETED: _DONE,
+    NodeStatus.RESTORED: _DONE,
+    NodeStatus.CACHED: _DONE,
     NodeStatus.FAILED: _FAILED,
     NodeStatus.SKIPPED: _SKIPPED,
 }
@@ -190,6 +192,7 @@ class _Tracker(Instrument):
             RunStatus.RUNNING,
             run.run_id,
             {i: e for i, e in run.last.items() if values[i] is MISSING},
+            dict(run.restored) or None,
         )
 
     def progress(self) -> Progress:

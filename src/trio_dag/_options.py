@@ -18,6 +18,7 @@ from ._exceptions import option_error
 from ._instrument import Instrument
 from ._placement import Placement, bind_limiters, bind_placements
 from ._retry import RetryPolicy
+from ._store import SQLiteStore
 from ._strategies import Parallel, Sequential, Strategy
 from ._supervise import Supervisor
 from ._validate import check_choice, check_number, reject
@@ -44,6 +45,9 @@ class RunOptions:
         deadline: seconds the run (each item's run, for a stream) may take, or ``None``.
         seed: the seed of retry jitter, or ``None``.
         instruments: the instruments, materialised once.
+        store: the store of a durable or caching run, or ``None``.
+        run_key: the durable run's key, or ``None`` (then a store only caches).
+        rerun_changed: ``on_change == "rerun"``.
         placements: per node, its placement (names resolved with the call's
             ``placements=``) or ``None``; ``None`` when no node is placed or
             limited.
@@ -59,6 +63,9 @@ class RunOptions:
     deadline: float | None
     seed: int | None
     instruments: tuple[Instrument, ...]
+    store: SQLiteStore | None = None
+    run_key: str | None = None
+    rerun_changed: bool = False
     placements: tuple[Placement | None, ...] | None = None
     limiters: tuple[trio.CapacityLimiter | None, ...] | None = None
 
@@ -81,6 +88,9 @@ class RunOptions:
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        store: SQLiteStore | None = None,
+        run_key: str | None = None,
+        on_change: str = "error",
         graph: Graph | None = None,
         placements: Mapping[str, Placement] | None = None,
         limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
@@ -126,6 +136,25 @@ class RunOptions:
                 value=strategy,
             )
         policy = RetryPolicy.coerce(retry, where)
+        if store is not None and not isinstance(store, SQLiteStore):
+            reject(where, "store", store, "a trio_dag.SQLiteStore or None", wrong_type=True)
+        if run_key is not None:
+            if not isinstance(run_key, str) or not run_key:
+                reject(
+                    where,
+                    "run_key",
+                    run_key,
+                    "a non-empty str",
+                    wrong_type=not isinstance(run_key, str),
+                )
+            if store is None:
+                raise option_error(
+                    f"{where}: run_key={run_key!r} needs a store to journal the run in; "
+                    f"pass store=trio_dag.SQLiteStore(path)",
+                    option="run_key",
+                    value=run_key,
+                )
+        check_choice(where, "on_change", on_change, ("error", "rerun"))
         per_node = None if graph is None else graph._placements
         placed: tuple[Placement | None, ...] | None = None
         limited: tuple[trio.CapacityLimiter | None, ...] | None = None
@@ -146,6 +175,9 @@ class RunOptions:
             deadline,
             seed,
             _instruments(where, instruments),
+            store,
+            run_key,
+            on_change == "rerun",
             placed,
             limited,
         )

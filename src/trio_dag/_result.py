@@ -9,19 +9,45 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
 
 import outcome
 import trio
 
+from ._declare import MapNodeFunction, NodeFunction
 from ._exceptions import DAGError
 
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["NodeStatus", "RunFailed", "RunInterrupted", "RunResult", "RunStatus"]
+__all__ = [
+    "ElementError",
+    "MapElements",
+    "NodeStatus",
+    "RunFailed",
+    "RunInterrupted",
+    "RunResult",
+    "RunStatus",
+]
 
-MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+R = TypeVar("R")
+
+
+@final
+class _Missing:
+    """The type of :data:`MISSING`: a node's value slot before the node completed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickles by name: unpickles to the one MISSING
+
+
+MISSING: Final[Any] = _Missing()
 
 
 class NodeStatus(enum.StrEnum):
@@ -37,6 +63,10 @@ class NodeStatus(enum.StrEnum):
     """It never started because a dependency failed or was skipped."""
     NOT_STARTED = "not_started"
     """It never started because the run stopped first."""
+    RESTORED = "restored"
+    """Its value was restored from a durable run's journal (same ``run_key``), not run."""
+    CACHED = "cached"
+    """Its value came from the store's cache (same code and inputs), not run."""
     RUNNING = "running"
     """It is running or waiting to retry (only in a snapshot of a run still going:
     :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
@@ -66,6 +96,43 @@ class RunStatus(enum.StrEnum):
 
 
 @final
+@dataclass(frozen=True, slots=True)
+class ElementError:
+    """One failed element of a map node: see :meth:`RunResult.element_errors`."""
+
+    index: int
+    """The element's position in the value mapped over, from 0."""
+    element: str
+    """A short ``repr`` of the element (at most 60 characters)."""
+    error: BaseException
+    """The exception of the element's last attempt."""
+
+    def __str__(self) -> str:
+        return f"element {self.index} ({self.element}): {_text(self.error)}"
+
+
+@final
+class MapElements:
+    """What became of each element of one map node (internal).
+
+    Kept for a map node that failed (so ``resume`` reruns only the elements
+    that have no value) or that collected failed elements.
+    """
+
+    __slots__ = ("errors", "items", "reprs", "values")
+
+    def __init__(self, items: list[Any], values: list[Any]) -> None:
+        self.items = items
+        self.values = values  # MISSING where the element has no value
+        self.errors: dict[int, BaseException] = {}
+        self.reprs: dict[int, str] = {}
+
+    def element_errors(self) -> tuple[ElementError, ...]:
+        r = self.reprs
+        return tuple(ElementError(k, r[k], e) for k, e in sorted(self.errors.items()))
+
+
+@final
 class RunResult(Mapping[str, Any]):
     """The result of a run: a read-only ``Mapping`` of node name to value.
 
@@ -82,9 +149,11 @@ class RunResult(Mapping[str, Any]):
 
     __slots__ = (
         "_attempts",
+        "_elements",
         "_end",
         "_errors",
         "_last",
+        "_restored",
         "_start",
         "_statuses",
         "_values",
@@ -104,6 +173,8 @@ class RunResult(Mapping[str, Any]):
         status: RunStatus,
         run_id: str,
         last: dict[int, BaseException] | None = None,
+        restored: dict[int, NodeStatus] | None = None,
+        elements: dict[int, MapElements] | None = None,
     ) -> None:
         self.graph = graph
         self._values = values
@@ -113,18 +184,65 @@ class RunResult(Mapping[str, Any]):
         self._attempts = attempts
         self.status = status
         self.run_id = run_id
+        self._restored = restored
         self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
+        self._elements = elements or {}  # map nodes that failed or collected failures
         self._statuses: tuple[NodeStatus, ...] | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The graph pickles by reference to its DAG class (see Graph.__reduce__),
+        # so a result unpickled in another process belongs to that process's DAG
+        # and can be resumed there.
+        return (
+            RunResult,
+            (
+                self.graph,
+                self._values,
+                self._start,
+                self._end,
+                self._errors,
+                self._attempts,
+                self.status,
+                self.run_id,
+                self._last,
+                self._restored,
+                self._elements or None,
+            ),
+        )
+
     # -- Mapping
-    def __getitem__(self, name: str) -> Any:
-        i = self.graph._index.get(name)
+    @overload
+    def __getitem__(self, name: MapNodeFunction[..., R]) -> list[R]: ...
+    @overload
+    def __getitem__(self, name: NodeFunction[..., R]) -> R: ...
+    @overload
+    def __getitem__(self, name: str) -> Any: ...
+    def __getitem__(self, name: str | NodeFunction[..., Any]) -> Any:
+        """The value of a node, by name or by its typed handle (``result[Report.summary]``).
+
+        Raises:
+            KeyError: no such node, or it has no value (it did not complete).
+        """
+        i = self.graph._index.get(name)  # type: ignore[arg-type]
         if i is None:
-            raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
+            if isinstance(name, NodeFunction):
+                i = self._handle(name)
+            else:
+                raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
         v = self._values[i]
         if v is MISSING:
             raise KeyError(f"node {name!r} has no value: it {_WHY[self._node_statuses()[i]]}")
         return v
+
+    def _handle(self, nf: NodeFunction[..., Any]) -> int:
+        """The index of the node ``nf`` is the handle of, or a KeyError."""
+        g = self.graph
+        i = g._index.get(nf.name) if nf.name is not None else None
+        if i is None or g._specs[i].fn is not nf.fn:
+            i = next((k for k, s in enumerate(g._specs) if s.fn is nf.fn), None)
+        if i is None:
+            raise KeyError(f"{nf!r} is not a node of DAG {g.name!r}")
+        return i
 
     def __iter__(self) -> Iterator[str]:
         names = self.graph.nodes
@@ -193,10 +311,13 @@ class RunResult(Mapping[str, Any]):
             g = self.graph
             st = [NodeStatus.NOT_STARTED] * len(g.nodes)
             bad = (NodeStatus.FAILED, NodeStatus.SKIPPED)
+            restored = self._restored or {}
             still = self.status is RunStatus.RUNNING
             running = NodeStatus.RUNNING if still else NodeStatus.CANCELLED
             for i in g._order_ix:  # dependencies come first
-                if self._values[i] is not MISSING:
+                if i in restored:
+                    st[i] = restored[i]
+                elif self._values[i] is not MISSING:
                     st[i] = NodeStatus.COMPLETED
                 elif i in self._errors:
                     st[i] = NodeStatus.FAILED
@@ -217,6 +338,43 @@ class RunResult(Mapping[str, Any]):
         """How many attempts node ``name`` made (for a map node: element calls)."""
         i = self.graph._ix(name)
         return self._attempts.get(i, 0 if self._start[i] is None else 1)
+
+    def element_errors(self, name: str | NodeFunction[..., Any]) -> tuple[ElementError, ...]:
+        """The failed elements of map node ``name``, by index: :class:`ElementError` s.
+
+        With ``on_element_failure="collect"`` these are the elements left out of
+        the node's value; with ``"fail"`` the elements whose failure failed the
+        node (usually one: the first failure cancels the elements in flight).
+        Empty for a node with no failed element.
+
+        Raises:
+            KeyError: ``name`` is not a node of this graph.
+        """
+        i = self._ix(name)
+        state = self._elements.get(i)
+        return () if state is None else state.element_errors()
+
+    def completed_elements(self, name: str | NodeFunction[..., Any]) -> dict[int, Any]:
+        """Values of the elements of map node ``name`` that completed, by index.
+
+        For a map node that failed, these are kept for ``resume``, which runs
+        only the other elements. For a completed node, every element that has
+        a value (all of them, unless failed elements were collected).
+
+        Raises:
+            KeyError: ``name`` is not a node of this graph.
+        """
+        i = self._ix(name)
+        state = self._elements.get(i)
+        if state is not None:
+            return {k: v for k, v in enumerate(state.values) if v is not MISSING}
+        v = self._values[i]
+        if v is MISSING or self.graph._maps[i] is None:
+            return {}
+        return dict(enumerate(v))
+
+    def _ix(self, name: str | NodeFunction[..., Any]) -> int:
+        return self._handle(name) if isinstance(name, NodeFunction) else self.graph._ix(name)
 
     def started_at(self, name: str) -> float | None:
         """``trio.current_time()`` when node ``name`` (last) started, or ``None``."""
@@ -245,10 +403,17 @@ class RunResult(Mapping[str, Any]):
         for i, e in sorted(self._errors.items()):
             calls = self._attempts.get(i)
             n = 1 if calls is None else calls
+            state = self._elements.get(i)
+            if state is not None:
+                lines += _map_lines(names[i], state, n, failed=True)
+                continue
             what = "attempt" if calls is None or self.graph._maps[i] is None else "element call"
             lines.append(
                 f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
             )
+        for i, state in sorted(self._elements.items()):
+            if i not in self._errors and state.errors:
+                lines += _map_lines(names[i], state, self._attempts.get(i, 0), failed=False)
         for i, e in sorted(self._last.items()):
             if i not in self._errors:
                 lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
@@ -261,7 +426,8 @@ class RunResult(Mapping[str, Any]):
             these = [names[i] for i, x in enumerate(st) if x is s]
             if these:
                 lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
-        done = [names[i] for i, x in enumerate(st) if x is NodeStatus.COMPLETED]
+        kept = (NodeStatus.COMPLETED, NodeStatus.RESTORED, NodeStatus.CACHED)
+        done = [names[i] for i, x in enumerate(st) if x in kept]
         if done and self.status is not RunStatus.COMPLETED:
             lines.append(f"  completed (kept, resume() reuses them): {_short(done)}")
         return "\n".join(lines)
@@ -274,6 +440,36 @@ _WHY = {
     NodeStatus.SKIPPED: "was skipped (a dependency failed)",
     NodeStatus.NOT_STARTED: "never started (the run stopped first)",
 }
+
+
+def _map_lines(name: str, state: MapElements, calls: int, *, failed: bool) -> list[str]:
+    """The report's lines for a map node with failed elements."""
+    n = len(state.items)
+    bad = len(state.errors)
+    done = sum(1 for v in state.values if v is not MISSING)
+    counts = f"{bad} of {n} element{'s' * (n != 1)} failed, {done} completed"
+    if failed and n - bad - done:
+        counts += f", {n - bad - done} not run"
+    calls_text = f"{calls} element call{'s' * (calls != 1)} in all, retries included"
+    if failed:
+        head = f"  node {name!r} failed: {counts} ({calls_text}; resume() reruns only "
+        head += "the elements without a value):"
+    else:
+        head = f"  node {name!r} completed without its failed elements (collected): "
+        head += f"{counts} ({calls_text}):"
+    errs = state.element_errors()
+    lines = [head] + [f"    {x}" for x in errs[:_SHOWN]]
+    if len(errs) > _SHOWN:
+        lines.append(f"    ... ({len(errs) - _SHOWN} more: RunResult.element_errors({name!r}))")
+    return lines
+
+
+_SHOWN = 10
+"""Failed elements listed by a report (all are in RunResult.element_errors)."""
+
+
+def _text(e: BaseException) -> str:
+    return f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__
 
 
 def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
@@ -331,6 +527,9 @@ class RunFailed(DAGError):
     def __init__(self, result: RunResult) -> None:
         super().__init__(result.report())
         self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RunFailed, (self.result,))
 
     @property
     def errors(self) -> dict[str, BaseException]:

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._context import _current_run
+from ._durable import Journal
 from ._exceptions import ResourceError
 from ._maps import MapPool
 from ._options import RunOptions
 from ._resources import Resources, hold
-from ._result import MISSING, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
 from ._state import _only_cancelled
 
 if TYPE_CHECKING:
@@ -38,11 +39,85 @@ async def execute(
     graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
 ) -> RunResult:
     """Run ``graph`` (resuming ``partial`` if given) and return its result."""
-    return await _Run(graph, input_values, partial, options).go(options.deadline)
+    if options.store is None:
+        return await _Run(graph, input_values, partial, options).go(options.deadline)
+    return await _execute_durable(graph, input_values, partial, options)
+
+
+async def _execute_durable(
+    graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
+) -> RunResult:
+    """A run with a store: restore, journal and cache around :meth:`_Run.go`.
+
+    The journal's writer task runs beside the run, outside its cancel scope;
+    whatever ends the run, what was added is committed and the run key's
+    lease given back (shielded) before the outcome leaves.
+    """
+    assert options.store is not None
+    journal = Journal(graph, options.store, options.run_key, options.rerun_changed, input_values)
+    status: RunStatus | None = None
+    error: Exception | None = None
+    result: RunResult | None = None
+    try:
+        values = await journal.open()
+        if values is not None:
+            n = len(graph.nodes)
+            partial = RunResult(
+                graph,
+                values,
+                [None] * n,
+                [None] * n,
+                {},
+                {},
+                RunStatus.FAILED,
+                "",
+                None,
+                dict(journal.restored),
+            )
+        run = _Run(graph, input_values, partial, options)
+        run._use_journal(journal)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(journal.writer)
+            try:
+                result = await run.go(options.deadline)
+                status = result.status
+            except RunFailed as exc:
+                status = exc.result.status
+                error = exc
+            finally:  # commits what is left and ends the writer task
+                with trio.CancelScope(shield=True):
+                    await journal.close(None if journal.failure else status)
+    finally:
+        if not journal.closed:  # open() failed, or cancelled before the writer ran
+            with trio.CancelScope(shield=True):
+                await journal.close(None)
+    if journal.failure is not None:
+        raise journal.store_error() from journal.failure
+    journal.emit_warnings()
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
 
 
 class _Run(MapPool):
     """One run: scheduling and outcome (state and the rest come from the bases)."""
+
+    def _use_journal(self, journal: Journal) -> None:
+        """Run with a store: every node goes through :meth:`_journaled_node`.
+
+        The plain path stays as it is: a run without a store pays nothing per
+        node for durability.
+        """
+        self.journal = journal
+        self.chain = False  # _journaled_node starts dependents, after the commit
+        journal.on_failure = self._store_failed
+        self._node = self._journaled_node  # type: ignore[method-assign]
+
+    def _store_failed(self) -> None:
+        """Committing to the store failed: stop the run (it raises StoreError)."""
+        self.stopped = True
+        self.scope.cancel()
 
     # ------------------------------------------------------------ the run
 
@@ -73,8 +148,8 @@ class _Run(MapPool):
             _current_run.reset(token)
         # Break the cycles exception -> traceback -> frames -> run -> errors, so a
         # finished run leaves nothing for the cycle collector (values stay in result).
-        if self.errors or self.last:
-            self.errors, self.last = {}, {}
+        if self.errors or self.last or self.elements:
+            self.errors, self.last, self.elements = {}, {}, {}
         self.nurseries.clear()
         self.level_nursery = None
         status = result.status
@@ -129,6 +204,8 @@ class _Run(MapPool):
             status,
             self.run_id,
             last,
+            self.restored or None,
+            self.elements,
         )
 
     async def _eager(self) -> None:
@@ -143,6 +220,8 @@ class _Run(MapPool):
         names, emit = self.names, self.emit
         node = self._scoped_node if self.level_restarts else self._node
         for li, level in enumerate(self.graph._level_ix):
+            if self.journal is not None:  # write-through: this level's inputs are committed
+                await self.journal.flush()
             if self.stopped:
                 break
             if emit:
@@ -165,7 +244,10 @@ class _Run(MapPool):
         # current_attempt() finds the node from this task (no ContextVar set per node)
         self.seq_task = task = trio.lowlevel.current_task()
         self.seq_outer = len(task.child_nurseries)
+        journal = self.journal
         for level in self.graph._level_ix:
+            if journal is not None:  # write-through: this level's inputs are committed
+                await journal.flush()
             for i in self._members(level):
                 await checkpoint()
                 self.seq_current = i
@@ -237,13 +319,88 @@ class _Run(MapPool):
         values[i] = v
         if emit:
             emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
-        if self.eager and not self.stopped:
+        if self.chain and not self.stopped:
             remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
             for j in self.dependents[i]:
                 r = remaining[j] - 1
                 remaining[j] = r
                 if not r:
                     spawn(node, j, name=names[j])
+
+    async def _journaled_node(self, i: int, looked_up: bool = False) -> None:
+        """``_node`` in a run with a store: a cache lookup first, write-through after.
+
+        ``looked_up``: the cache had no value for this node
+        (:meth:`_start_dependents` asked already).
+        """
+        journal = self.journal
+        assert journal is not None
+        if self.stopped:
+            return
+        if journal.cached[i] and not looked_up:
+            hit = await journal.lookup(i)
+            if hit is not MISSING:  # committed already: the body does not run
+                self.values[i] = hit
+                self.restored[i] = NodeStatus.CACHED  # no node events: it did not run
+                if self.eager and not self.stopped:
+                    await self._start_dependents(i)
+                return
+        await _Run._node(self, i)
+        v = self.values[i]
+        if v is MISSING:  # failed, or the run stopped
+            return
+        if journal.track[i]:
+            journal.add(i, v)
+            if self.eager:  # write-through: no dependent starts before the commit
+                await journal.batch_done.wait()
+        if self.eager and not self.stopped:
+            if journal.any_cached:
+                await self._start_dependents(i)
+            else:  # nothing to look up: start the ready dependents as _node does
+                remaining, spawn, names = self.remaining, self.spawn, self.names
+                for j in self.dependents[i]:
+                    r = remaining[j] - 1
+                    remaining[j] = r
+                    if not r:
+                        spawn(self._node, j, name=names[j])
+
+    async def _start_dependents(self, i: int) -> None:
+        """Node ``i`` is committed: start each dependent whose last dependency it was.
+
+        A ready dependent with ``cache=True`` is looked up from this task, all
+        of them in one batch: a hit is done without a task of its own (and its
+        own ready dependents are handled the same way), a miss gets a task
+        that runs its body.
+        """
+        journal = self.journal
+        assert journal is not None
+        remaining, spawn, names, cached = self.remaining, self.spawn, self.names, journal.cached
+        node = self._journaled_node
+        done = [i]
+        while done and not self.stopped:
+            asked: list[int] = []
+            for k in done:
+                for j in self.dependents[k]:
+                    r = remaining[j] - 1
+                    remaining[j] = r
+                    if not r:
+                        if cached[j]:
+                            journal.ask(j)
+                            asked.append(j)
+                        else:
+                            spawn(node, j, name=names[j])
+            if not asked:
+                return
+            await journal.batch_done.wait()
+            done = []
+            for j in asked:
+                hit = journal.hits.pop(j, MISSING)
+                if hit is MISSING:
+                    spawn(node, j, True, name=names[j])
+                else:
+                    self.values[j] = hit
+                    self.restored[j] = NodeStatus.CACHED
+                    done.append(j)
 
     def _stray(self, i: int, exc: BaseException) -> bool:
         """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.

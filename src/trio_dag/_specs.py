@@ -9,6 +9,7 @@ graph compiler, before a DAG class exists.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from ._exceptions import InvalidNodeError, option_error
 from ._graph import NodeSpec
 from ._placement import check_run_in
 from ._retry import RetryPolicy
-from ._validate import check_int, check_number, reject
+from ._validate import check_bool, check_choice, check_int, check_number, reject
 
 __all__ = ["check_name", "spec_from_function", "specs_from_nodes"]
 
@@ -119,9 +120,18 @@ def _signature(dag: str, name: str, fn: Callable[..., Any]) -> inspect.Signature
 
 
 def _node_options(
-    dag: str, name: str, options: Mapping[str, Any], params: Sequence[str]
+    dag: str,
+    name: str,
+    options: Mapping[str, Any],
+    params: Sequence[str],
+    deps: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Validate option values; return NodeSpec keyword arguments."""
+    """Validate option values; return NodeSpec keyword arguments.
+
+    ``params`` are the names ``map_over`` may give (parameter names, or the
+    deps of a positional ``Node``); ``deps`` are the dependency names, which
+    ``after`` must not repeat.
+    """
     out: dict[str, Any] = {}
     where = f"node {name!r} of DAG {dag!r}"
     ctx: dict[str, Any] = {"dag": dag, "node": name, "definition": True}
@@ -132,7 +142,9 @@ def _node_options(
         out["timeout"] = check_number(where, "timeout", t, positive=True, allow_zero=False, **ctx)
     m = options.get("map_over")
     if m is not None:
-        if m not in params:
+        if m in params:
+            out["map_over"] = list(params).index(m)
+        else:
             raise option_error(
                 f"{where}: map_over={m!r} names none of its dependencies "
                 f"({', '.join(params) or 'it has none'})",
@@ -169,7 +181,68 @@ def _node_options(
                 value=c,
                 **ctx,
             )
+    if "cache" in options:
+        out["cache"] = check_bool(where, "cache", options["cache"], **ctx)
+    v = options.get("version")
+    if v is not None:
+        if not isinstance(v, str) or not v:
+            bad_type = not isinstance(v, str)
+            reject(where, "version", v, "a non-empty str", wrong_type=bad_type, **ctx)
+        out["version"] = v
+    f = options.get("on_element_failure")
+    if f is not None:
+        check_choice(where, "on_element_failure", f, ("fail", "collect"), **ctx)
+        if m is None:
+            raise option_error(
+                f"{where}: on_element_failure={f!r} applies to map nodes only; "
+                f"give map_over too, or remove it",
+                option="on_element_failure",
+                value=f,
+                **ctx,
+            )
+        out["collect"] = f == "collect"
+    after = options.get("after")
+    if after is not None and after != ():
+        out["after"] = _check_after(where, after, deps, ctx)
+    if out.get("collect") and "chunk_size" in out:
+        raise option_error(
+            f"{where}: chunk_size cannot be combined with on_element_failure='collect': "
+            f"a chunk stops at its first failing element, so the elements after it "
+            f"would have no outcome; drop one of the two",
+            option="chunk_size",
+            value=out["chunk_size"],
+            **ctx,
+        )
     return out
+
+
+def _check_after(
+    where: str, after: Any, deps: Sequence[str], ctx: dict[str, Any]
+) -> tuple[str, ...]:
+    what = "node names (an iterable of str)"
+    if isinstance(after, str):
+        after = (after,)
+    try:
+        names = tuple(after)
+    except TypeError:
+        reject(where, "after", after, what, wrong_type=True, **ctx)
+    seen: set[str] = set()
+    for a in names:
+        if not isinstance(a, str) or not a:
+            reject(where, "after", after, what, wrong_type=True, **ctx)
+        if a in seen:
+            reject(where, "after", after, f"{what} without repeats ({a!r} is there twice)", **ctx)
+        if a in deps:
+            reject(
+                where,
+                "after",
+                after,
+                f"{what} that are not already dependencies ({a!r} is one: it is "
+                f"waited for already)",
+                **ctx,
+            )
+        seen.add(a)
+    return names
 
 
 def _check_unique_deps(dag: str, name: str, deps: Sequence[str]) -> None:
@@ -185,7 +258,9 @@ def _check_unique_deps(dag: str, name: str, deps: Sequence[str]) -> None:
         seen.add(d)
 
 
-def spec_from_function(dag: str, name: str, nf: NodeFunction, known: Collection[str]) -> NodeSpec:
+def spec_from_function(
+    dag: str, name: str, nf: NodeFunction[Any, Any], known: Collection[str]
+) -> NodeSpec:
     """Turn a class-body node into a NodeSpec, resolving its parameters."""
     _check_callable(dag, name, nf.fn, nf.options.get("run_in") is not None)
     sig = _signature(dag, name, nf.fn)
@@ -221,7 +296,7 @@ def spec_from_function(dag: str, name: str, nf: NodeFunction, known: Collection[
         kwnames.append(p.name)
         via.append(how)
     _check_unique_deps(dag, name, deps)
-    opts = _node_options(dag, name, nf.options, kwnames)
+    opts = _node_options(dag, name, nf.options, kwnames, deps)
     if not getattr(nf, "takes_slot", True):  # DAG.as_node: its inner nodes take the slots
         opts["takes_slot"] = False
     # a placed node calls the NodeFunction: it pickles by reference (module.Class.node)
@@ -238,6 +313,7 @@ def spec_from_function(dag: str, name: str, nf: NodeFunction, known: Collection[
 def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str]) -> list[NodeSpec]:
     """Turn ``Node`` objects into NodeSpecs; signatures read once per function."""
     arity: dict[tuple[int, bool], tuple[Callable[..., Any], int, float]] = {}
+    params: dict[tuple[int, bool], tuple[Callable[..., Any], inspect.Signature]] = {}
     specs: list[NodeSpec] = []
     for nd in nodes:
         if not isinstance(nd, Node):
@@ -246,22 +322,7 @@ def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str])
             )
         name = check_name(dag, nd.name, "node", identifier=False, reserved=reserved)
         fn = nd.fn
-        placed = nd.options.get("run_in") is not None
-        cached = arity.get((id(fn), placed))
-        if cached is None or cached[0] is not fn:
-            _check_callable(dag, name, fn, placed)
-            lo, hi = _positional_arity(dag, name, _signature(dag, name, fn))
-            cached = arity[id(fn), placed] = (fn, lo, hi)
-        _, lo, hi = cached
         deps = nd.deps
-        if not lo <= len(deps) <= hi:
-            want = f"{lo}" if lo == hi else f"{lo} to {hi:.0f}" if hi != math.inf else f"{lo}+"
-            raise InvalidNodeError(
-                f"node {name!r} of DAG {dag!r} lists {len(deps)} deps {list(deps)!r}, "
-                f"but its function takes {want} positional arguments",
-                dag=dag,
-                node=name,
-            )
         for d in deps:
             if not isinstance(d, str):
                 raise InvalidNodeError(
@@ -269,10 +330,84 @@ def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str])
                     dag=dag,
                     node=name,
                 )
+        kwnames = nd.kwnames
+        options: Mapping[str, Any] = nd.options
+        if nd.after != ():
+            options = {**options, "after": nd.after}
+        placed = nd.options.get("run_in") is not None  # then fn is a plain (sync) callable
+        if kwnames is None:
+            cached = arity.get((id(fn), placed))
+            if cached is None or cached[0] is not fn:
+                _check_callable(dag, name, fn, placed)
+                lo, hi = _positional_arity(dag, name, _signature(dag, name, fn))
+                cached = arity[id(fn), placed] = (fn, lo, hi)
+            _, lo, hi = cached
+            if not lo <= len(deps) <= hi:
+                want = f"{lo}" if lo == hi else f"{lo} to {hi:.0f}" if hi != math.inf else f"{lo}+"
+                raise InvalidNodeError(
+                    f"node {name!r} of DAG {dag!r} lists {len(deps)} deps {list(deps)!r}, "
+                    f"but its function takes {want} positional arguments",
+                    dag=dag,
+                    node=name,
+                )
+            names: Sequence[str] = deps
+        else:
+            got = params.get((id(fn), placed))
+            if got is None or got[0] is not fn:
+                _check_callable(dag, name, fn, placed)
+                got = params[id(fn), placed] = (fn, _signature(dag, name, fn))
+            _check_keywords(dag, name, got[1], kwnames)
+            names = kwnames
+            m = options.get("map_over")
+            if m is not None and m not in kwnames and m in deps:
+                options = {**options, "map_over": kwnames[deps.index(m)]}
         _check_unique_deps(dag, name, deps)
-        opts = _node_options(dag, name, nd.options, deps) if nd.options else {}
-        specs.append(NodeSpec(name, fn, deps, None, None, **opts))
+        opts = _node_options(dag, name, options, names, deps) if options else {}
+        specs.append(NodeSpec(name, fn, deps, kwnames, None, **opts))
     return specs
+
+
+def _check_keywords(dag: str, name: str, sig: inspect.Signature, kwnames: Sequence[str]) -> None:
+    """Keyword ``deps``: every key a parameter, every required parameter given."""
+    where = f"node {name!r} of DAG {dag!r}"
+    ps = sig.parameters
+    takes_any = any(p.kind is _P.VAR_KEYWORD for p in ps.values())
+    for k in kwnames:
+        if not isinstance(k, str):
+            raise InvalidNodeError(
+                f"{where}: the keys of deps name parameters (str), got {k!r}", dag=dag, node=name
+            )
+        p = ps.get(k)
+        if p is None and not takes_any:
+            close = difflib.get_close_matches(k, list(ps), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidNodeError(
+                f"{where}: deps passes {k!r}, which is not a parameter of its function "
+                f"({', '.join(ps) or 'it takes none'}){hint}",
+                dag=dag,
+                node=name,
+            )
+        if p is not None and p.kind in (_P.POSITIONAL_ONLY, _P.VAR_POSITIONAL):
+            raise InvalidNodeError(
+                f"{where}: deps passes {k!r} by keyword, but it is a positional-only "
+                f"parameter of its function",
+                dag=dag,
+                node=name,
+            )
+    missing = [
+        p.name
+        for p in ps.values()
+        if p.default is _EMPTY
+        and p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY, _P.POSITIONAL_ONLY)
+        and p.name not in kwnames
+    ]
+    if missing:
+        raise InvalidNodeError(
+            f"{where}: its function's required parameter(s) {', '.join(map(repr, missing))} "
+            f"are not in deps; map each to a node or input: deps={{{missing[0]!r}: ...}}",
+            dag=dag,
+            node=name,
+        )
 
 
 def _positional_arity(dag: str, name: str, sig: inspect.Signature) -> tuple[int, float]:

@@ -18,11 +18,12 @@ from ._exceptions import NodeCancelled
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
 from ._options import RunOptions
 from ._resources import Resources
-from ._result import MISSING, RunResult
+from ._result import MISSING, MapElements, NodeStatus, RunResult
 from ._strategies import Parallel, Sequential
 from ._supervise import RestartIntensity
 
 if TYPE_CHECKING:
+    from ._durable import Journal
     from ._graph import Graph
 
 __all__ = ["RunState"]
@@ -123,6 +124,19 @@ class RunState:
             self.remaining = [sum(not done[j] for j in deps) for deps in graph._node_deps]
             self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
         self.check_blocked = partial is not None  # may a node's dependency be missing?
+        # Map nodes' element outcomes: kept for a map node that failed, was
+        # cancelled part-way, or collected failed elements (see MapElements).
+        self.elements: dict[int, MapElements] = {}
+        self.resumed_elements: dict[int, MapElements] = {}  # what a map node resumes from
+        if partial is not None and partial._elements:
+            for q, st in partial._elements.items():
+                (self.elements if self.values[q] is not MISSING else self.resumed_elements)[q] = st
+        # durability (``_run._Run._use_journal``): nodes whose value came from a store
+        # (restored, cached) with their status; whether _node itself starts ready
+        # dependents (with a store, _journaled_node does, after the commit)
+        self.restored: dict[int, NodeStatus] = dict(partial._restored or {}) if partial else {}
+        self.journal: Journal | None = None
+        self.chain = self.eager
         self.errors: dict[int, BaseException] = {}
         self.last: dict[int, BaseException] = {}  # an attempt's error while a retry is pending
         self.attempts: dict[int, int] = {}
@@ -242,8 +256,11 @@ class RunState:
         """
         self.plain[q] = False  # type: ignore[index]  # a list in level-restarting runs
         self.values[q] = MISSING
+        self.restored.pop(q, None)
         self.end[q] = None  # start kept: if the run stops before the restart, q was cancelled
         self.errors.pop(q, None)
+        if self.elements:
+            self.elements.pop(q, None)  # a restarted map node runs every element again
 
 
 def _only_cancelled(exc: BaseException) -> bool:

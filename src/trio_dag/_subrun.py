@@ -72,7 +72,7 @@ def opaque_node(
     output: str | None,
     node_options: Mapping[str, Any] | None,
     run_options: dict[str, Any],
-) -> NodeFunction:
+) -> NodeFunction[..., Any]:
     """The implementation of :meth:`trio_dag.DAG.as_node` (see there)."""
     graph: Graph = dag.graph
     where = f"DAG {graph.name!r}: as_node"
