@@ -45,6 +45,7 @@ import contextlib
 import gc
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -114,7 +115,7 @@ def backends(dask: bool) -> Iterator[dict[str, tuple[Call, Call]]]:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: another cluster may hold 8787
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))
@@ -169,9 +170,17 @@ async def _interleave(
 def interleaved(effort: str, dask: bool) -> dict[str, Any]:
     """Every kind round-robin in one process; per-call µs and td/raw ratios."""
     rounds = ROUNDS[effort]
+    load_before = os.getloadavg()
     with backends(dask) as calls:
         times = trio.run(_interleave, calls, rounds)
-    out: dict[str, Any] = {"effort": effort, "rounds": rounds, "target": TARGET, "backends": {}}
+    out: dict[str, Any] = {
+        "bench": "placement",
+        "loadavg": [load_before, os.getloadavg()],
+        "effort": effort,
+        "rounds": rounds,
+        "target": TARGET,
+        "backends": {},
+    }
     for b, t in times.items():
         med = {w: statistics.median(v) * 1e6 for w, v in t.items()}
         low = {w: min(v) * 1e6 for w, v in t.items()}

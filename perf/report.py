@@ -38,7 +38,13 @@ TARGETS = {
     "memory_bytes": 2500.0,  # per in-flight node at 1,000,000
     "fanout_eps": 100_000.0,  # elements per second
     "barrier_us": 50.0,  # per level barrier
+    "placement_call": 1.1,  # a placed call vs the same call written by hand
+    "cpu_process_inline": 0.65,  # InProcess chunked vs inline, 10,000-record pipeline
+    "remote_tasks": 1.2,  # 1,000 tiny tasks through trio_dag vs client.map + gather
 }
+
+PLACEMENT = ("placement", "cpu_pipeline", "remote_tasks")
+"""The ``bench`` kinds of the placement benchmarks' summaries."""
 
 COLORS = {
     "raw": "#000000",
@@ -296,6 +302,124 @@ def levels_section(d: Mapping[str, Any], lines: list[str], targets: list[list[st
     )
 
 
+def placement_section(
+    by_kind: Mapping[str, Any], lines: list[str], targets: list[list[str]]
+) -> None:
+    """Placed node bodies (issue 11): per-call cost, the CPU pipeline, remote tasks."""
+    lines += [
+        "## Placement: threads, processes, executors, Dask",
+        "",
+        "Node bodies placed with `run_in=` (see the guide, *Running work outside the",
+        "event loop*). These runs use real threads, worker processes and a Dask",
+        "`LocalCluster` on the 2-core machine, which is shared: a process's share of",
+        "the CPU grows with its number of runnable threads and processes, so under",
+        "load the wall times favour engines with more of them (the load average is",
+        "given with each table).",
+        "",
+    ]
+    d = by_kind.get("placement")
+    if d:
+        lines += [
+            "### Per-call cost beside the hand-written call",
+            "",
+            "`bench_placement.py`: sequential calls of `ident(x)`, the hand-written idiom",
+            f"and the placement alternating call by call ({d['rounds']} rounds); medians."
+            + (
+                f" Load average {d['loadavg'][0][0]:.1f} before, {d['loadavg'][1][0]:.1f} after."
+                if "loadavg" in d
+                else ""
+            ),
+            "",
+        ]
+        rows = []
+        for b, r in d["backends"].items():
+            med = r["median_us_per_call"]
+            rows.append(
+                [
+                    f"`{b}`",
+                    us(med["raw"]),
+                    us(med["td"]),
+                    ratio(r["median_ratio"]),
+                    ratio(r["min_ratio"]),
+                ]
+            )
+            targets.append(
+                [
+                    f"placed call `{b}` vs the hand-written call",
+                    f"<= {TARGETS['placement_call']}x",
+                    ratio(r["median_ratio"]),
+                    f"raw {med['raw']:.0f} µs/call",
+                    verdict(r["median_ratio"] <= TARGETS["placement_call"]),
+                ]
+            )
+        lines += table(
+            ["backend", "raw µs/call", "td µs/call", "td/raw", "ratio of minimums"], rows
+        )
+    d = by_kind.get("cpu_pipeline")
+    if d:
+        med = d["median_s"]
+        lines += [
+            "### The CPU pipeline: 10,000 records of hash + JSON work",
+            "",
+            f"`bench_cpu_pipeline.py`: {d['records']:,} records, chunks of {d['chunk']},"
+            f" {d['rounds']} interleaved rounds, warm workers; inline work measured at"
+            f" {d['ms_per_record_inline']:.2f} ms/record (about 0.5 on an idle core). Load"
+            f" average {d['loadavg_before'][0]:.1f} before, {d['loadavg_after'][0]:.1f} after.",
+            "",
+        ]
+        lines += table(
+            ["engine", "median s", "min s", "vs inline"],
+            [
+                [f"`{k}`", f"{v:.2f}", f"{d['min_s'][k]:.2f}", ratio(d["ratio_to_inline"][k])]
+                for k, v in med.items()
+            ],
+        )
+        r = d["ratio_to_inline"]["process"]
+        targets.append(
+            [
+                "CPU pipeline, `InProcess` chunked vs inline",
+                f"<= {TARGETS['cpu_process_inline']}x",
+                ratio(r),
+                f"inline {med['inline']:.1f} s",
+                verdict(r <= TARGETS["cpu_process_inline"]),
+            ]
+        )
+        b = d["process_vs_best_peer"]
+        targets.append(
+            [
+                "CPU pipeline, `InProcess` chunked vs the best peer",
+                "<= 1.0x",
+                ratio(b),
+                "-",
+                verdict(b <= 1.0),
+            ]
+        )
+    d = by_kind.get("remote_tasks")
+    if d:
+        med = d["median_s"]
+        lines += [
+            "### 1,000 tiny remote tasks on a Dask LocalCluster",
+            "",
+            f"`bench_remote_tasks.py`: {d['tasks']:,} calls of `x + 1`, one task each, on two"
+            f" single-threaded workers; {d['rounds']} alternating rounds. Load average"
+            f" {d['loadavg_before'][0]:.1f} before, {d['loadavg_after'][0]:.1f} after.",
+            "",
+        ]
+        lines += table(
+            ["way", "median s", "min s"],
+            [[f"`{k}`", f"{v:.2f}", f"{d['min_s'][k]:.2f}"] for k, v in med.items()],
+        )
+        targets.append(
+            [
+                "1,000 tiny remote tasks, trio_dag vs `client.map` + `gather`",
+                f"<= {TARGETS['remote_tasks']}x",
+                f"{ratio(d['ratio'])} (minimums {ratio(d['min_ratio'])})",
+                f"dask {med['dask']:.1f} s",
+                verdict(d["ratio"] <= TARGETS["remote_tasks"]),
+            ]
+        )
+
+
 def workflows_section(d: Mapping[str, Any], lines: list[str]) -> None:
     lines += [
         "## Real workflows (WfCommons)",
@@ -447,7 +571,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
             continue
         kind = d.get("bench")
         machine = machine or d.get("machine")
-        if kind in ("peers", "memory", "fanout", "levels", "workflows"):
+        if kind in ("peers", "memory", "fanout", "levels", "workflows", *PLACEMENT):
             continue
         if "benchmarks" in d and "version" in d:
             pyperf_section(stem, d, other)
@@ -475,6 +599,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         levels_section(by_kind["levels"], body, targets)
     if "workflows" in by_kind:
         workflows_section(by_kind["workflows"], body)
+    if any(k in by_kind for k in PLACEMENT):
+        placement_section(by_kind, body, targets)
     head = [
         "# Performance",
         "",
@@ -507,6 +633,9 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         "python perf/bench_fanout.py                   # fanout.json",
         "python perf/bench_levels.py                   # levels.json",
         "python perf/bench_workflows.py                # workflows.json",
+        "python perf/bench_placement.py -o perf/results/placement.json",
+        "python perf/bench_cpu_pipeline.py --dask -o perf/results/cpu_pipeline.json",
+        "python perf/bench_remote_tasks.py -o perf/results/remote_tasks.json",
         "python perf/report.py                         # this page and the SVG",
         "```",
         "",

@@ -8,7 +8,8 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_recovery.py`` -> ``perf/results/recovery.json``
 * ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
   ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
-  ``bench_placement.py``, ``bench_store.py`` -> their own
+  ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``,
+  ``bench_store.py`` -> their own
   ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
@@ -60,6 +61,8 @@ EXTRA = (
     "bench_levels.py",
     "bench_workflows.py",
     "bench_placement.py",
+    "bench_cpu_pipeline.py",
+    "bench_remote_tasks.py",
     "bench_store.py",
 )
 
@@ -199,7 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_fanout.py", *fast)
         run("bench_levels.py", *fast)
         run("bench_workflows.py", *fast)
-        run("bench_placement.py", *fast, "-o", str(RESULTS / "placement.json"))
+        run("bench_placement.py", *fast, "--dask", "-o", str(RESULTS / "placement.json"))
+        run("bench_cpu_pipeline.py", *fast, "--dask", "-o", str(RESULTS / "cpu_pipeline.json"))
+        run("bench_remote_tasks.py", *fast, "-o", str(RESULTS / "remote_tasks.json"))
         run("bench_store.py", *fast, "-o", str(RESULTS / "store.json"))
         run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()

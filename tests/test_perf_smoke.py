@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import trio
 
+import trio_dag as td
+
 PERF = Path(__file__).resolve().parents[1] / "perf"
 if str(PERF) not in sys.path:
     sys.path.insert(0, str(PERF))
@@ -166,3 +168,55 @@ def test_retry_delay_does_not_overflow_after_many_attempts() -> None:
     assert zero.delay(1_100) == 0.0
     capped = td.RetryPolicy(max_attempts=2_000, initial_delay=1, max_delay=60, jitter="none")
     assert capped.delay(1_100) == 60.0
+
+
+def test_cpu_work_and_the_placement_report_section() -> None:
+    cw = importlib.import_module("_cpu_work")
+    lines = cw.records(3)
+    assert json.loads(cw.work(lines[0]))["id"] == 0
+    assert cw.work_chunk(lines) == [cw.work(x) for x in lines]
+    out = cw.Pipeline.run_sync({"lines": lines}, placements={"where": td.InThread()})
+    cw.check(out["processed"], 3)
+    report = importlib.import_module("report")
+    results = {
+        "placement": {
+            "bench": "placement",
+            "rounds": 1,
+            "loadavg": [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]],
+            "backends": {
+                "thread": {
+                    "median_us_per_call": {"raw": 100.0, "td": 105.0},
+                    "median_ratio": 1.05,
+                    "min_ratio": 1.0,
+                }
+            },
+        },
+        "cpu_pipeline": {
+            "bench": "cpu_pipeline",
+            "records": 10_000,
+            "rounds": 1,
+            "chunk": 500,
+            "loadavg_before": [1.0],
+            "loadavg_after": [1.0],
+            "median_s": {"inline": 5.0, "process": 3.0, "pipefunc": 3.5},
+            "min_s": {"inline": 5.0, "process": 3.0, "pipefunc": 3.5},
+            "ratio_to_inline": {"inline": 1.0, "process": 0.6, "pipefunc": 0.7},
+            "ms_per_record_inline": 0.5,
+            "process_vs_best_peer": 3.0 / 3.5,
+        },
+        "remote_tasks": {
+            "bench": "remote_tasks",
+            "tasks": 1000,
+            "rounds": 1,
+            "loadavg_before": [1.0],
+            "loadavg_after": [1.0],
+            "median_s": {"dask": 1.0, "trio_dag": 1.1},
+            "min_s": {"dask": 1.0, "trio_dag": 1.1},
+            "ratio": 1.1,
+            "min_ratio": 1.1,
+        },
+    }
+    md, _ = report.render(results)
+    assert "## Placement: threads, processes, executors, Dask" in md
+    assert "| CPU pipeline, `InProcess` chunked vs inline | <= 0.65x | 0.60x" in md
+    assert "1,000 tiny remote tasks, trio_dag vs `client.map` + `gather` | <= 1.2x | 1.10x" in md

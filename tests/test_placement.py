@@ -205,7 +205,7 @@ async def test_bind_limiters() -> None:
     assert bind_limiters("run", [], None) == {}
     with pytest.raises(td.InputError, match=r"no limit for limiter name\(s\) 'db'"):
         bind_limiters("run", ["db"], {})
-    with pytest.raises(ValueError, match=r"limiters\['db'\]: limiter must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"run: limiters\['db'\] must be an int >= 1, got 0"):
         bind_limiters("run", ["db"], {"db": 0})
     with pytest.raises(TypeError, match=r"limiters\['db'\] must be a trio.CapacityLimiter"):
         bind_limiters("run", ["db"], {"db": None})  # type: ignore[dict-item]

@@ -7,9 +7,11 @@ wait under ``trio.fail_after``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import distributed
 import pytest
@@ -26,7 +28,7 @@ def client() -> Iterator[distributed.Client]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: another cluster may hold 8787
     )
     client = distributed.Client(cluster)
     try:
@@ -67,30 +69,59 @@ async def test_a_retry_submits_a_new_task_that_really_runs(
     assert result == "ok after 2 runs"
 
 
+async def forgotten(client: distributed.Client, prefix: str) -> None:
+    """Wait until neither the scheduler nor a worker knows a task key starting with ``prefix``.
+
+    A cancelled task may already sit in a worker's queue (behind a blocker);
+    the worker drops it when the scheduler's message arrives. Releasing the
+    blockers before that would let the worker run it.
+    """
+
+    def known() -> bool:
+        keys = client.run_on_scheduler(_scheduler_keys)
+        for per_worker in client.run(_worker_keys).values():
+            keys += per_worker
+        return any(k.startswith(prefix) for k in keys)
+
+    while await trio.to_thread.run_sync(known):  # noqa: ASYNC110 - nothing to wait on
+        await trio.sleep(0.01)
+
+
+async def busy_workers(client: distributed.Client, tmp_path: Path) -> list[Any]:
+    """Occupy both single-threaded workers (one blocker pinned to each) until
+    ``tmp_path / "release"`` exists; return the blockers once both run."""
+    release = tmp_path / "release"
+    blockers = []
+    for k, addr in enumerate(sorted(client.scheduler_info()["workers"])):
+        started = tmp_path / f"started-{k}"
+        blockers.append(
+            client.submit(
+                wait_for_file,
+                str(release),
+                60.0,
+                str(started),
+                workers=[addr],
+                allow_other_workers=False,
+                pure=False,
+            )
+        )
+        await trio.to_thread.run_sync(wait_for_file, str(started))
+    return blockers
+
+
 async def test_a_cancelled_pending_task_never_runs(
     client: distributed.Client, cluster: td.InExecutor, tmp_path: Path
 ) -> None:
     release = tmp_path / "release"
     marker = tmp_path / "cancelled-ran"
     control = tmp_path / "control-ran"
-    # both single-threaded workers busy until we release them
-    started = [tmp_path / f"started-{k}" for k in range(2)]
-    blockers = [
-        client.submit(wait_for_file, str(release), 60.0, str(s), pure=False) for s in started
-    ]
     with trio.fail_after(60):
-        while not all(s.exists() for s in started):  # noqa: ASYNC110 - files written by workers
-            await trio.sleep(0.01)
+        # both single-threaded workers busy until we release them
+        blockers = await busy_workers(client, tmp_path)
         with trio.move_on_after(0.5) as cs:  # as fail_fast or a timeout would cancel it
             await cluster.call(touch, (str(marker),), node="never")
         assert cs.cancelled_caught
-        # the cancel reached the scheduler: no worker still holds the task
-        while any(  # noqa: ASYNC110 - the scheduler's state, not ours to wait on
-            "never" in str(key)
-            for keys in (await trio.to_thread.run_sync(client.processing)).values()
-            for key in keys
-        ):
-            await trio.sleep(0.05)
+        await forgotten(client, "never-")
         release.write_text("go")
         assert await trio.to_thread.run_sync(client.gather, blockers) == ["released"] * 2
         assert await cluster.call(touch, (str(control),)) == "touched"
@@ -116,3 +147,122 @@ async def test_serialization_errors_on_the_cluster(cluster: td.InExecutor) -> No
         with pytest.raises(td.SerializationError) as info:
             await cluster.call(make_lock, (None,), node="maker")
         assert (info.value.part, info.value.node) == ("result", "maker")
+
+
+# ------------------------------------------------------- DAGs on the cluster
+
+
+class OnCluster(td.DAG):
+    """Nodes bound to the run's ``"cluster"`` placement."""
+
+    counter = td.input()
+    xs = td.input()
+
+    @td.node(run_in="cluster")
+    def where(xs: list[int]) -> int:
+        return pid_of()
+
+    @td.node(run_in="cluster", retry=td.RetryPolicy(max_attempts=3, initial_delay=0))
+    def retried(counter: str) -> str:
+        return flaky(counter)
+
+    @td.node(run_in="cluster", map_over="xs", chunk_size=3)
+    def plus(xs: int) -> int:
+        return add(xs, 100)
+
+
+class FailsRemotely(td.DAG):
+    x = td.input()
+
+    @td.node(run_in="cluster", retry=td.RetryPolicy(max_attempts=2, retry_on=KeyError))
+    def remote(x: int) -> None:
+        boom(x)
+
+
+async def test_a_dag_on_the_cluster_results_retries_and_chunks(
+    cluster: td.InExecutor, tmp_path: Path
+) -> None:
+    counter = str(tmp_path / "runs")
+    with trio.fail_after(60):
+        r = await OnCluster.run(
+            {"counter": counter, "xs": list(range(7))}, placements={"cluster": cluster}
+        )
+        with pytest.raises(td.RunFailed) as info:
+            await FailsRemotely.run({"x": 3}, placements={"cluster": cluster})
+    assert r["where"] != os.getpid()
+    assert r["retried"] == "ok after 2 runs"  # the retry was a new task that really ran
+    assert r.attempts("retried") == 2
+    assert r["plus"] == [x + 100 for x in range(7)]
+    assert r.attempts("plus") == 3  # chunks of 3, 3, 1
+    err = info.value.result.errors["remote"]
+    assert type(err) is Boom  # the remote exception keeps its type
+    assert info.value.result.attempts("remote") == 1  # Boom is not a KeyError
+
+
+class Touches(td.DAG):
+    marker = td.input()
+
+    @td.node(run_in="cluster")
+    def never(marker: str) -> str:
+        return touch(marker)
+
+
+def _scheduler_keys(dask_scheduler: Any) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks]
+
+
+def _worker_keys(dask_worker: Any) -> list[str]:
+    return [str(k) for k in dask_worker.state.tasks]
+
+
+async def _submitted(client: distributed.Client, prefix: str) -> bool:
+    found = await trio.to_thread.run_sync(client.run_on_scheduler, _scheduler_keys)
+    return any(k.startswith(prefix) for k in found)
+
+
+async def test_fail_fast_cancels_a_pending_remote_task_which_never_runs(
+    client: distributed.Client, cluster: td.InExecutor, tmp_path: Path
+) -> None:
+    marker = tmp_path / "cancelled-ran"
+
+    class FailFast(Touches):
+        @td.node
+        async def fails() -> None:
+            # until never's task is queued: the scheduler has no event to wait on
+            while not await _submitted(client, "never-"):  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            raise Boom("fail fast")
+
+    with trio.fail_after(60):
+        blockers = await busy_workers(client, tmp_path)
+        try:
+            with pytest.raises(td.RunFailed) as info:
+                await FailFast.run({"marker": str(marker)}, placements={"cluster": cluster})
+            await forgotten(client, "never-")
+        finally:
+            (tmp_path / "release").write_text("go")
+        assert await trio.to_thread.run_sync(client.gather, blockers) == ["released"] * 2
+        assert await cluster.call(touch, (str(tmp_path / "control"),)) == "touched"
+    assert isinstance(info.value.__cause__, Boom)
+    assert info.value.result.statuses["never"] == td.NodeStatus.CANCELLED
+    assert not marker.exists()
+
+
+async def test_concurrent_calls_results_come_back_each_to_its_caller(
+    cluster: td.InExecutor,
+) -> None:
+    """Results of tasks that finish together are fetched in one batch, then handed out."""
+    results: dict[int, int] = {}
+
+    async def one(x: int) -> None:
+        results[x] = await cluster.call(add, (x, 1000), node="many")
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            for x in range(40):
+                nursery.start_soon(one, x)
+        # a caller cancelled while its result is being fetched gets nothing, others do
+        with trio.move_on_after(0):
+            await cluster.call(add, (1, 1))
+        assert await cluster.call(add, (2, 2)) == 4
+    assert results == {x: x + 1000 for x in range(40)}

@@ -236,7 +236,6 @@ _PUBLIC_MODULES = (
 # Public names still without an example of their own; each needs one (in its
 # docstring or a guide) and then leaves this list. New names may not join it.
 WITHOUT_EXAMPLE_YET = {
-    "trio_dag.InProcess",  # worker processes: placement is not wired into nodes yet
     "trio_dag.Placement",
     "trio_dag.NodeCancelled",  # needs a stray Cancelled from another scope
     "trio_dag.Progress",

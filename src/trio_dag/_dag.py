@@ -25,6 +25,7 @@ from ._graph import NO_DEFAULT, Graph
 from ._handle import RunHandle, start_run
 from ._instrument import Instrument
 from ._options import RunOptions
+from ._placement import Placement
 from ._result import RunResult
 from ._retry import RetryPolicy
 from ._run import execute
@@ -339,6 +340,8 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
         store: SQLiteStore | None = None,
         run_key: str | None = None,
         on_change: Literal["error", "rerun"] = "error",
@@ -379,6 +382,13 @@ class DAG(metaclass=DAGMeta):
                 cancelled and ``RunFailed`` is raised with status ``"timed_out"``.
             seed: seeds the random generator of retry jitter, for reproducible delays.
             instruments: :class:`~trio_dag.Instrument` objects told of every event.
+            placements: placements by name, for the nodes declared with
+                ``run_in="name"`` (extra names are allowed), e.g.
+                ``{"cluster": trio_dag.InExecutor(client.get_executor())}``.
+            limiters: capacity limits by name, for the nodes declared with
+                ``limiter="name"``: an int (a new ``trio.CapacityLimiter`` for
+                this run) or a ``trio.CapacityLimiter`` (shared with whoever
+                else holds it).
             store: a :class:`~trio_dag.SQLiteStore`: nodes with ``cache=True``
                 reuse stored values, and with ``run_key`` the run is durable.
                 See :doc:`durability`.
@@ -393,7 +403,8 @@ class DAG(metaclass=DAGMeta):
                 nodes and everything downstream of them, and restores the rest.
 
         Raises:
-            InputError: inputs are missing or unknown (before any node runs).
+            InputError: inputs are missing or unknown, or a node's ``run_in``
+                or ``limiter`` name is not bound (before any node runs).
             RunFailed: the run did not complete; ``.result`` keeps what did.
             StoreError: the ``run_key`` is being run elsewhere, changed under
                 ``on_change="error"``, or the store failed.
@@ -412,6 +423,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
             store=store,
             run_key=run_key,
             on_change=on_change,
@@ -430,14 +444,19 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> RunResult:
         """Run only what ``partial`` is missing; return the full :class:`~trio_dag.RunResult`.
 
         Completed values are passed on as the same objects and never
         recomputed; the inputs are those of the partial run. Resuming a
-        complete result runs nothing. Options are as for :meth:`run`.
+        complete result runs nothing. Options are as for :meth:`run`; named
+        ``placements`` and ``limiters`` are given again (a result does not
+        keep them).
 
         Raises:
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound.
             InvalidOptionError: ``partial`` is not a result of this DAG, or an
                 option is invalid.
             RunFailed: the resumed run did not complete either.
@@ -456,6 +475,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
         )
         return await execute(graph, list(partial._values[len(graph.nodes) :]), partial, options)
 
@@ -572,6 +594,8 @@ class DAG(metaclass=DAGMeta):
         deadline: float | None = None,
         seed: int | None = None,
         instruments: Iterable[Instrument] = (),
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> AbstractAsyncContextManager[StreamResults]:
         r"""Run the DAG once per input mapping of ``source``, pipelined.
 
@@ -605,6 +629,8 @@ class DAG(metaclass=DAGMeta):
                 :class:`~trio_dag.StreamResults`).
             strategy, supervisor, retry, deadline, seed, instruments: as for
                 :meth:`run`, applied to each item's run (``deadline`` per item).
+            placements, limiters: as for :meth:`run`; bound once for the
+                whole stream (a limit given as an int is shared by every item).
 
         Each item's mapping is read when the item is read from the source, so a
         source may refill one mapping for every row. Exceptions leave the
@@ -614,9 +640,10 @@ class DAG(metaclass=DAGMeta):
 
         Raises:
             InvalidOptionError: an option is invalid (before anything runs).
-            InputError: from the iteration, at an item's place in the delivery
-                order, when the item is not a mapping or its inputs are missing
-                or unknown; the next iteration goes on (``"continue"``).
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound
+                (before anything runs); from the iteration, at an item's place in
+                the delivery order, when the item is not a mapping or its inputs
+                are missing or unknown; the next iteration goes on (``"continue"``).
         """
         graph = cls.graph
         options = RunOptions.build(
@@ -628,6 +655,9 @@ class DAG(metaclass=DAGMeta):
             deadline=deadline,
             seed=seed,
             instruments=instruments,
+            graph=graph,
+            placements=placements,
+            limiters=limiters,
         )
         return (open_stream_holding if graph.resources else open_stream)(
             graph,

@@ -11,13 +11,17 @@ specs are built (``_specs.py``), as the ``class`` statement runs or
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, final, overload
 
 from ._exceptions import option_error
 from ._graph import NO_DEFAULT, Graph
 from ._retry import RetryPolicy
 from ._validate import reject
+
+if TYPE_CHECKING:
+    from ._placement import Placement
 
 __all__ = [
     "OPTIONS",
@@ -117,7 +121,18 @@ def get(name: str) -> Any:
 
 # ------------------------------------------------------------------ nodes
 
-OPTIONS = ("retry", "timeout", "map_over", "cache", "version", "on_element_failure", "after")
+OPTIONS = (
+    "retry",
+    "timeout",
+    "map_over",
+    "cache",
+    "version",
+    "on_element_failure",
+    "after",
+    "run_in",
+    "limiter",
+    "chunk_size",
+)
 """The options a node takes (checked when the DAG is defined)."""
 
 P = ParamSpec("P")
@@ -142,6 +157,13 @@ class NodeFunction(Generic[P, R]):
         options: the options given to :func:`node`.
         name: the node's name: the class attribute it was assigned to
             (``None`` until the class body that holds it is executed).
+
+    A node with ``run_in=`` is a plain ``def`` instead (see :func:`node`).
+    It pickles by reference (as ``module.Class.node``) when it can be found
+    there, so a placed node's function crosses to a worker process or a Dask
+    worker as a name, not as its code; otherwise (a DAG class defined in a
+    function, or in a ``__main__`` that a worker cannot import) as its
+    function (which cloudpickle then copies by value), without its options.
 
     >>> import trio, trio_dag as td
     >>> class Shop(td.DAG):
@@ -176,6 +198,17 @@ class NodeFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<trio_dag node {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        module = getattr(self, "__module__", None)
+        qualname = getattr(self, "__qualname__", None)
+        if module is not None and module != "__main__" and isinstance(qualname, str):
+            found: Any = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None)
+            if found is self:
+                return qualname  # pickle stores "module.qualname" and checks it back
+        return (type(self), (self.fn, {}))
 
 
 class MapNodeFunction(NodeFunction[P, R]):
@@ -253,6 +286,9 @@ def node(
     cache: bool = False,
     version: str | None = None,
     after: Iterable[str] = (),
+    run_in: Placement | str | None = None,
+    limiter: str | None = None,
+    chunk_size: int | None = None,
 ) -> MapNodeDecorator: ...
 @overload
 def node(
@@ -263,13 +299,15 @@ def node(
     cache: bool = False,
     version: str | None = None,
     after: Iterable[str] = (),
+    run_in: Placement | str | None = None,
+    limiter: str | None = None,
 ) -> NodeDecorator: ...
 def node(
     fn: Callable[..., Any] | None = None,
     /,
     **options: Any,
 ) -> NodeFunction[Any, Any] | NodeDecorator | MapNodeDecorator:
-    """Mark an ``async def`` in a DAG class body as a node.
+    """Mark an ``async def`` in a DAG class body as a node (or a ``def``, with ``run_in``).
 
     Use bare (``@trio_dag.node``) or with options
     (``@trio_dag.node(retry=3, timeout=5.0)``). Each parameter names a
@@ -277,6 +315,11 @@ def node(
     with ``param=trio_dag.get("name")``. A parameter with an ordinary default
     that names no node or input keeps its default.
 
+    A node's body is an ``async def`` run by the event loop, unless the node
+    has ``run_in=``: then it is a plain ``def`` run where the placement says
+    (a thread, a worker process, an executor or a Dask cluster), and the
+    event loop never blocks on it. Every other option works the same on
+    placed nodes.
     The result is a typed handle on the node (:class:`NodeFunction`, or
     :class:`MapNodeFunction` with ``map_over``): ``result[Report.summary]``
     has the function's return type.
@@ -289,6 +332,16 @@ def node(
         map_over: the parameter to map over: the function runs once per
             element of that dependency's value, and the node's value is the
             list of results in input order.
+        run_in: where the body of a ``def`` node runs: a placement
+            (:class:`~trio_dag.InThread`, :class:`~trio_dag.InProcess`,
+            :class:`~trio_dag.InExecutor`) or the name of one, bound when the
+            run starts (``run(..., placements={"cluster": ...})``).
+        limiter: the name of a capacity limit shared by every node that names
+            it, bound when the run starts (``run(..., limiters={"db": 4})``);
+            an attempt holds one of its tokens while it runs.
+        chunk_size: with ``map_over`` and ``run_in``: send this many elements
+            per call to the placement (one call per chunk); the results are
+            flattened in order.
         cache: in a run with a ``store``, reuse the value stored for the same
             key (DAG and node name, code version, the data versions of its
             dependencies) instead of running the body; see :doc:`durability`.
@@ -344,6 +397,10 @@ class Node:
         cache: as for :func:`node`.
         version: as for :func:`node`.
         on_element_failure: as for :func:`node`.
+        run_in: a placement or a placement name, as for :func:`node`; ``fn``
+            is then a plain (sync) callable.
+        limiter: a limit name, as for :func:`node`.
+        chunk_size: elements per placed call of a map node, as for :func:`node`.
     """
 
     __slots__ = ("after", "deps", "fn", "kwnames", "name", "options")
@@ -361,6 +418,9 @@ class Node:
         cache: bool = False,
         version: str | None = None,
         on_element_failure: Literal["fail", "collect"] | None = None,
+        run_in: Placement | str | None = None,
+        limiter: str | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -378,6 +438,9 @@ class Node:
             ("cache", None if cache is False else cache),
             ("version", version),
             ("on_element_failure", on_element_failure),
+            ("run_in", run_in),
+            ("limiter", limiter),
+            ("chunk_size", chunk_size),
         )
         self.options = {k: v for k, v in given if v is not None}
 

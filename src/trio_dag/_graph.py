@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import keyword
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from ._exceptions import (
 from ._validate import reject
 
 if TYPE_CHECKING:
+    from ._placement import Placement
     from ._retry import RetryPolicy
 
 __all__ = ["Graph", "NodeSpec", "ResourceSpec"]
@@ -62,6 +64,9 @@ class NodeSpec:
             (``on_element_failure="collect"``) instead of failing the node.
         cache: whether a run with a store caches the node's value by key.
         version: the node's explicit code version, if any.
+        run_in: the placement of a ``def`` node's body, or its name, if any.
+        limiter: the name of the capacity limit the node's attempts hold, if any.
+        chunk_size: elements per placed call of a map node, if any.
         takes_slot: whether an attempt takes a ``max_concurrency`` slot; false
             for a node that runs a whole DAG (``DAG.as_node``), whose inner
             nodes take slots themselves.
@@ -79,6 +84,9 @@ class NodeSpec:
     collect: bool = False
     cache: bool = False
     version: str | None = None
+    run_in: Placement | str | None = None
+    limiter: str | None = None
+    chunk_size: int | None = None
     takes_slot: bool = True
 
 
@@ -121,6 +129,7 @@ class Graph:
 
     __slots__ = (
         "_cached",
+        "_chunks",
         "_code_versions",
         "_collect",
         "_defaults",
@@ -131,11 +140,16 @@ class Graph:
         "_input_set",
         "_level_ix",
         "_level_of",
+        "_limiter_names",
+        "_limiters",
         "_maps",
         "_needs",
         "_node_deps",
         "_order_ix",
         "_owner",
+        "_placed",
+        "_placement_names",
+        "_placements",
         "_plain",
         "_policies",
         "_res_inputs",
@@ -254,17 +268,32 @@ class Graph:
         self._level_ix = tuple(tuple(b) for b in buckets)
         self._order_ix = tuple(i for b in buckets for i in b)
         # what the runtime reads per node, as flat tuples
-        self._fns = tuple(_positional(s.fn, s.kwnames) for s in specs)
+        self._fns = tuple(
+            _positional(s.fn, s.kwnames) if s.run_in is None else _by_name(s.fn, s.kwnames)
+            for s in specs
+        )
         self._policies = tuple(s.retry for s in specs)
         self._timeouts = tuple(s.timeout for s in specs)
         self._maps = tuple(s.map_over for s in specs)
         self._collect = tuple(s.collect for s in specs)
+        # placement, limiter and chunks: None everywhere when no node asked for them
+        placed = any(s.run_in is not None or s.limiter is not None for s in specs)
+        self._placements = tuple(s.run_in for s in specs) if placed else None
+        self._limiters = tuple(s.limiter for s in specs) if placed else None
+        self._chunks = tuple(s.chunk_size for s in specs) if placed else None
+        self._placed = (
+            tuple(s.run_in is not None or s.limiter is not None for s in specs) if placed else None
+        )
+        self._placement_names = frozenset(s.run_in for s in specs if isinstance(s.run_in, str))
+        self._limiter_names = frozenset(s.limiter for s in specs if s.limiter is not None)
         self._plain = tuple(
             s.retry is None
             and s.timeout is None
             and s.map_over is None
             and nd is None
             and s.takes_slot
+            and s.run_in is None
+            and s.limiter is None
             for s, nd in zip(specs, needs, strict=True)
         )
         self._takes_slot = tuple(s.takes_slot for s in specs)
@@ -471,6 +500,42 @@ def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Call
         else:
             return adapter
     return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
+
+
+def _by_name(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:
+    """As :func:`_positional`, for a placed node: the adapter pickles (by reference to ``fn``)."""
+    return fn if kwnames is None else ByName(fn, kwnames)
+
+
+@final
+class ByName:
+    """Call ``fn`` with positional arguments passed as the keywords ``kwnames`` (internal).
+
+    A placed node's adapter: unlike a lambda it pickles, as ``fn`` (by
+    reference where ``fn`` can be) and the names. Its signature lists the
+    names as positional parameters, so a :class:`~trio_dag.SerializationError`
+    names an argument by its parameter.
+    """
+
+    __slots__ = ("fn", "kwnames")
+
+    def __init__(self, fn: Callable[..., Any], kwnames: tuple[str, ...]) -> None:
+        self.fn = fn
+        self.kwnames = kwnames
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(**dict(zip(self.kwnames, args, strict=True)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ByName, (self.fn, self.kwnames))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        p = inspect.Parameter
+        return inspect.Signature([p(k, p.POSITIONAL_OR_KEYWORD) for k in self.kwnames])
+
+    def __repr__(self) -> str:
+        return f"ByName({self.fn!r}, {self.kwnames!r})"
 
 
 # Characters Python's str.splitlines() breaks a line at, besides the C0 controls.

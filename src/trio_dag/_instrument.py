@@ -25,6 +25,7 @@ HOOKS = (
     "element_started",
     "element_finished",
     "element_failed",
+    "node_overran",
     "run_finished",
 )
 NODE_HOOKS = ("node_started", "node_finished", "node_failed", "node_cancelled")
@@ -58,7 +59,8 @@ class Instrument:
     ``level_started``/``level_finished`` around each level's nodes;
     ``run_finished`` last, always, whatever way the run ends (completed,
     failed, cancelled from outside, interrupted), with the result, complete
-    or partial.
+    or partial. A placed attempt (``run_in=``) whose cancellation could not
+    interrupt its body also gets ``node_overran`` before its end event.
     """
 
     def run_started(self, dag: str, run_id: str) -> None:
@@ -96,6 +98,19 @@ class Instrument:
         self, node: str, index: int, error: BaseException, attempt: int, will_retry: bool
     ) -> None:
         """Attempt ``attempt`` of element ``index`` of map node ``node`` raised ``error``."""
+
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Attempt ``attempt`` of placed ``node`` (or of one of its map elements or
+        chunks) was cancelled (its timeout, fail_fast, a restart, the run's deadline)
+        but its body, outside the event loop, could not be interrupted.
+
+        ``action`` says what became of the body: ``"wait"``, the attempt waited for
+        it to return and discarded its result (a timeout then ends the attempt late,
+        as timed out); ``"abandon"``, the attempt ended at once and the body goes on
+        running, its result thrown away. A killed worker process and a cancelled
+        pending future are interruptions and are not reported. Runs whose
+        instruments do not override this hook do not watch for it.
+        """
 
     def run_finished(self, result: RunResult) -> None:
         """The run has ended, however it ended; ``result`` is complete or partial."""

@@ -11,6 +11,7 @@ running only the elements that have no value.
 from __future__ import annotations
 
 import math
+import re
 import types
 from typing import Any, cast
 
@@ -53,10 +54,17 @@ class MapPool(Supervision):
         collect = self.graph._collect[i]
         failed: dict[int, BaseException] = {}
         slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
-        supervised = self.policies[i] is not None or self.timeouts[i] is not None
+        supervised = (
+            self.policies[i] is not None
+            or self.timeouts[i] is not None
+            or (self.placed is not None and self.placed[i])  # every placed call: _attempts
+        )
         fn = self.fns[i]
         emit, now = self.element_emit, self.now
-        width = n if slots is None else min(n, self.max_concurrency)
+        # chunks of a placed map (a resumed one runs its missing elements one by one)
+        step = (self.chunks[i] if self.chunks is not None and todo is None else None) or 1
+        units = -(-n // step)  # calls: elements, or chunks of ``step`` elements
+        width = units if slots is None else min(units, self.max_concurrency)
         next_k = calls = 0
         workers = 1
         complete = False
@@ -86,9 +94,16 @@ class MapPool(Supervision):
             a = list(args)
             while next_k < n:
                 k = next_k if todo is None else todo[next_k]
-                next_k += 1
+                next_k += step
                 a[m] = items[k]
                 try:
+                    if step > 1:  # a chunk: one placed call for items[k:k+step]
+                        t0 = now() if emit else 0.0
+                        part = items[k : k + step]
+                        results[k : k + step] = await self._attempts(i, list(a), False, k, part)
+                        if emit:
+                            emit("element_finished", name, k, now() - t0)
+                        continue
                     if supervised:
                         t0 = now() if emit else 0.0
                         results[k] = await self._attempts(i, list(a), False, k)
@@ -114,6 +129,8 @@ class MapPool(Supervision):
                 except Exception as exc:
                     if emit and not supervised:
                         emit("element_failed", name, k, exc, 1, False)
+                    if step > 1:  # the chunk's failing element, as its note names it
+                        k = _element_of(exc, k)
                     if fail(k, exc):
                         return
                 except trio.Cancelled as exc:  # costs nothing unless raised
@@ -194,6 +211,18 @@ def _elements_error(name: str, state: MapElements) -> BaseException:
     shown = ", ".join(str(x.index) for x in errs[:10]) + (", ..." if len(errs) > 10 else "")
     group = [cast(Exception, x.error) for x in errs]  # caught as Exception, or NodeCancelled
     return ExceptionGroup(f"elements {shown} of map node {name!r} failed", group)
+
+
+def _element_of(exc: BaseException, default: int) -> int:
+    """The map element a chunk's exception came from (its trio_dag note), or ``default``."""
+    for note in reversed(getattr(exc, "__notes__", ())):
+        found = _ELEMENT_NOTE.match(note) if isinstance(note, str) else None
+        if found:
+            return int(found.group(1))
+    return default
+
+
+_ELEMENT_NOTE = re.compile(r"trio_dag: raised by map element (\d+)")
 
 
 def _short_repr(v: object, limit: int = 80) -> str:

@@ -8,17 +8,23 @@ option is added in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
+
+import trio
 
 from ._exceptions import option_error
 from ._instrument import Instrument
+from ._placement import Placement, bind_limiters, bind_placements
 from ._retry import RetryPolicy
 from ._store import SQLiteStore
 from ._strategies import Parallel, Sequential, Strategy
 from ._supervise import Supervisor
 from ._validate import check_choice, check_number, reject
+
+if TYPE_CHECKING:
+    from ._graph import Graph
 
 __all__ = ["RunOptions"]
 
@@ -42,6 +48,12 @@ class RunOptions:
         store: the store of a durable or caching run, or ``None``.
         run_key: the durable run's key, or ``None`` (then a store only caches).
         rerun_changed: ``on_change == "rerun"``.
+        placements: per node, its placement (names resolved with the call's
+            ``placements=``) or ``None``; ``None`` when no node is placed or
+            limited.
+        limiters: per node, the capacity limiter its attempts hold (resolved
+            from the call's ``limiters=``) or ``None``; ``None`` when no node
+            names a limit.
     """
 
     strategy: Strategy
@@ -54,6 +66,8 @@ class RunOptions:
     store: SQLiteStore | None = None
     run_key: str | None = None
     rerun_changed: bool = False
+    placements: tuple[Placement | None, ...] | None = None
+    limiters: tuple[trio.CapacityLimiter | None, ...] | None = None
 
     @property
     def max_concurrency(self) -> int | None:
@@ -77,6 +91,9 @@ class RunOptions:
         store: SQLiteStore | None = None,
         run_key: str | None = None,
         on_change: str = "error",
+        graph: Graph | None = None,
+        placements: Mapping[str, Placement] | None = None,
+        limiters: Mapping[str, trio.CapacityLimiter | int] | None = None,
     ) -> RunOptions:
         """Check every option and resolve the defaults.
 
@@ -84,9 +101,13 @@ class RunOptions:
             where: what error messages say the options were given to, e.g.
                 ``"DAG 'Report': run"``.
             default_supervisor: the DAG's own supervisor.
+            graph: the graph to run: its placement and limiter names are
+                resolved here, once per call (``None``: nothing to resolve).
 
         Raises:
             InvalidOptionError: an option has a bad value (named in the message).
+            InputError: a node's ``run_in`` or ``limiter`` name is not bound
+                by ``placements`` or ``limiters``.
         """
         sup = default_supervisor if supervisor is None else supervisor
         if not isinstance(sup, Supervisor):
@@ -134,6 +155,18 @@ class RunOptions:
                     value=run_key,
                 )
         check_choice(where, "on_change", on_change, ("error", "rerun"))
+        per_node = None if graph is None else graph._placements
+        placed: tuple[Placement | None, ...] | None = None
+        limited: tuple[trio.CapacityLimiter | None, ...] | None = None
+        if per_node is not None or placements is not None or limiters is not None:
+            names = graph._placement_names if graph is not None else ()
+            bound = bind_placements(where, names, placements)
+            lim_names = graph._limiter_names if graph is not None else ()
+            lims = bind_limiters(where, lim_names, limiters)
+            if per_node is not None and graph is not None:
+                placed = tuple(bound[p] if isinstance(p, str) else p for p in per_node)
+                if lim_names:
+                    limited = tuple(None if n is None else lims[n] for n in graph._limiters or ())
         return cls(
             strategy,
             sup,
@@ -145,6 +178,8 @@ class RunOptions:
             store,
             run_key,
             on_change == "rerun",
+            placed,
+            limited,
         )
 
 

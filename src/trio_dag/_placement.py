@@ -35,6 +35,7 @@ are not reported.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import contextlib
 import functools
@@ -42,6 +43,7 @@ import importlib
 import inspect
 import pickle
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
@@ -50,7 +52,7 @@ import outcome
 import trio
 
 from ._exceptions import InputError, SerializationError
-from ._validate import check_choice, check_int
+from ._validate import check_choice, check_int, reject
 
 __all__ = [
     "InExecutor",
@@ -188,15 +190,11 @@ class InThread(Placement):
     ) -> Any:
         """Run ``fn(*args)`` in a thread (see :meth:`Placement.call`)."""
         if self._abandon:
-            if on_overrun is None:
-                return await trio.to_thread.run_sync(
-                    fn, *args, abandon_on_cancel=True, limiter=self.limiter
-                )
             return await self._abandon_watched(fn, args, on_overrun)
         # "wait": to_thread returns the body's outcome even when a cancel came
         # meanwhile; the checkpoint turns that late outcome into Cancelled.
         try:
-            value = await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            value = await trio.to_thread.run_sync(_guarded, fn, args, limiter=self.limiter)
         except Exception:
             await _discard_if_cancelled(on_overrun)
             raise
@@ -204,12 +202,15 @@ class InThread(Placement):
         return value
 
     async def _abandon_watched(
-        self, fn: Callable[..., Any], args: Sequence[Any], on_overrun: OverrunCallback
+        self, fn: Callable[..., Any], args: Sequence[Any], on_overrun: OverrunCallback | None
     ) -> Any:
-        state = [0]  # 1: the body is running, 2: it has returned or raised
+        state = [0]  # 1: the body is running, 2: it has returned or raised, 3: abandoned
+        lock = threading.Lock()
 
-        def body() -> Any:
-            state[0] = 1
+        def body() -> Any:  # in the worker thread
+            with lock:  # a cancel delivered before the body begins: it never does
+                trio.from_thread.check_cancelled()
+                state[0] = 1
             try:
                 return fn(*args)
             finally:
@@ -220,7 +221,10 @@ class InThread(Placement):
                 body, abandon_on_cancel=True, limiter=self.limiter
             )
         finally:
-            if state[0] == 1:  # cancelled while the body runs: it is left running
+            with lock:
+                running = state[0] == 1
+                state[0] = 3
+            if running and on_overrun is not None:  # cancelled while the body runs
                 on_overrun("abandon")
 
     async def call_chunk(
@@ -239,6 +243,12 @@ class InThread(Placement):
             _chunk, (fn, fixed_args, map_index, elements, first, node), on_overrun=on_overrun
         )
         return result
+
+
+def _guarded(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Run ``fn(*args)`` in a worker thread, unless the call was cancelled before it began."""
+    trio.from_thread.check_cancelled()
+    return fn(*args)
 
 
 async def _discard_if_cancelled(on_overrun: OverrunCallback | None) -> None:
@@ -357,7 +367,10 @@ class InExecutor(Placement):
     the synchronous ``Client``: ``Client(asynchronous=True)`` does not run
     under trio). The call is submitted from the trio thread and awaited with
     a done-callback: no thread per call. On Dask every call is a new task
-    (a unique key named after the node), so a retry really runs again.
+    (a unique key named after the node), so a retry really runs again; the
+    calls made in one pass of the event loop are submitted to the client in
+    one batch, and the results of tasks that finished meanwhile fetched in
+    one ``gather`` (the executor's own ``submit`` would fetch each alone).
     Calls to anything but a ``ThreadPoolExecutor`` are pickled here (see
     ``serialize``); workers must be able to import trio_dag.
 
@@ -411,13 +424,19 @@ class InExecutor(Placement):
     def __repr__(self) -> str:
         return f"InExecutor({self.executor!r}, on_cancel={self.on_cancel!r})"
 
-    def _submit_pickled(self, payload: bytes, node: str | None) -> cf.Future[Any]:
-        if self._dask:
-            # A key of its own per call: Dask's default (pure=True) would give a
-            # retry of the same call the failed task back instead of running it.
-            submit: Callable[..., cf.Future[Any]] = self.executor.submit
-            return submit(_run_pickled, payload, key=f"{node or 'trio_dag'}-{uuid.uuid4().hex}")
-        return self.executor.submit(_run_pickled, payload)
+    async def _call_pickled(
+        self, payload: bytes, node: str | None, on_overrun: OverrunCallback | None
+    ) -> Any:
+        """Submit a pickled call, await it, unpickle its result."""
+        try:
+            if self._dask:
+                raw = await _dask_call(self.executor, payload, node)
+            else:
+                future = self.executor.submit(_run_pickled, payload)
+                raw = await _wait(future, self._wait, on_overrun)
+        except _RemoteSerializationError as exc:
+            raise _remote_error(exc, self, node) from exc
+        return _unpickle_result(raw, self, node)
 
     async def call(
         self,
@@ -431,12 +450,7 @@ class InExecutor(Placement):
         if not self.serializes:
             return await _wait(self.executor.submit(fn, *args), self._wait, on_overrun)
         payload = _payload(self._dumps, self, node, fn, args, (fn, tuple(args)))
-        future = self._submit_pickled(payload, node)
-        try:
-            raw = await _wait(future, self._wait, on_overrun)
-        except _RemoteSerializationError as exc:
-            raise _remote_error(exc, self, node) from exc
-        return _unpickle_result(raw, self, node)
+        return await self._call_pickled(payload, node, on_overrun)
 
     async def call_chunk(
         self,
@@ -458,12 +472,7 @@ class InExecutor(Placement):
         payload = _payload(
             self._dumps, self, node, fn, fixed_args, (_chunk, job_args), map_index, elements, first
         )
-        future = self._submit_pickled(payload, node)
-        try:
-            raw = await _wait(future, self._wait, on_overrun)
-        except _RemoteSerializationError as exc:
-            raise _remote_error(exc, self, node) from exc
-        result: list[Any] = _unpickle_result(raw, self, node)
+        result: list[Any] = await self._call_pickled(payload, node, on_overrun)
         return result
 
 
@@ -551,6 +560,212 @@ async def _wait(future: cf.Future[Any], wait: bool, on_overrun: OverrunCallback 
     future.add_done_callback(on_done)
     await trio.lowlevel.wait_task_rescheduled(abort)
     return future.result()
+
+
+# --------------------------------------------------------------------- Dask
+
+
+async def _dask_call(executor: Any, payload: bytes, node: str | None) -> Any:
+    """Run ``_run_pickled(payload)`` as a task of the Dask client behind ``executor``.
+
+    The client's own futures, not the ``ClientExecutor``'s, and in batches
+    (see :class:`_DaskBatches`): the calls made in one pass of the event loop
+    are submitted together, and the results of the tasks that finished
+    meanwhile come back in one ``client.gather``, as with Dask's own
+    ``client.map`` + ``gather`` (the ``ClientExecutor`` submits, and fetches
+    every result, with a request of its own). A retry is a new task: a key
+    of its own (Dask's default, ``pure=True``, would give a retry of the same
+    call the failed task back).
+    """
+    batches = _DaskBatches.of(executor)
+    future = await batches.submit(payload, f"{node or 'trio_dag'}-{uuid.uuid4().hex}")
+    await _dask_done(future)
+    if future.status == "finished":
+        value = await batches.fetch(future)
+        if value is not _ALONE:
+            return value
+    # an error (kept with its type), a task cancelled by someone else, a failed batch
+    return await trio.to_thread.run_sync(future.result)
+
+
+async def _dask_done(future: Any) -> None:
+    """Park until a Dask future is done; if cancelled, cancel the task.
+
+    Dask futures never say that their task runs, so a cancel always ends the
+    wait at once: a pending task never runs, a running one finishes on its
+    worker and Dask drops its result.
+    """
+    if future.done():
+        await trio.lowlevel.checkpoint()
+        return
+    task = trio.lowlevel.current_task()
+    run_sync_soon = trio.lowlevel.current_trio_token().run_sync_soon
+    parked = [True]
+
+    def resume() -> None:  # in the trio thread
+        if parked[0]:
+            parked[0] = False
+            trio.lowlevel.reschedule(task)
+
+    def on_done(_: Any) -> None:  # in Dask's callback thread
+        with contextlib.suppress(trio.RunFinishedError):  # the run is gone: nobody waits
+            run_sync_soon(resume)
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        parked[0] = False
+        future.cancel()
+        return _ABORT_OK
+
+    future.add_done_callback(on_done)
+    await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+_ALONE: Any = object()
+"""Delivered instead of a value when a batch failed: fetch this result alone."""
+
+
+class _Submission:
+    __slots__ = ("key", "payload", "taken", "task")
+
+    def __init__(self, payload: bytes, key: str, task: trio.lowlevel.Task) -> None:
+        self.payload = payload
+        self.key = key
+        self.task: trio.lowlevel.Task | None = task  # None: its caller was cancelled
+        self.taken = False  # in a batch under way
+
+
+class _DaskBatches:
+    """Calls to one Dask ``ClientExecutor`` in batches (one per executor and trio run).
+
+    Two system tasks of the run serve it: one submits every call queued since
+    its last batch with one ``client.map`` (explicit keys, ``pure=False``),
+    one fetches every result asked for since its last batch with one
+    ``client.gather`` in a thread (abandoned if the run ends first). Each
+    wakes the waiting tasks with what they asked for; a caller cancelled
+    meanwhile gets nothing, and a task submitted for it is cancelled.
+    """
+
+    __slots__ = ("_client", "_executor", "_fetch", "_fetch_wake", "_submit", "_submit_wake")
+
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+        self._client = executor._client
+        self._submit: list[_Submission] = []
+        self._submit_wake = trio.Event()
+        self._fetch: dict[Any, trio.lowlevel.Task] = {}  # future -> its parked task
+        self._fetch_wake = trio.Event()
+        trio.lowlevel.spawn_system_task(self._submitter, name="trio_dag Dask submissions")
+        trio.lowlevel.spawn_system_task(self._fetcher, name="trio_dag Dask results")
+
+    @classmethod
+    def of(cls, executor: Any) -> _DaskBatches:
+        """The batches of ``executor`` in this trio run."""
+        try:
+            per_run = _DASK_BATCHES.get()
+        except LookupError:
+            per_run = {}
+            _DASK_BATCHES.set(per_run)
+        batches = per_run.get(id(executor))
+        if batches is None or batches._executor is not executor:
+            batches = per_run[id(executor)] = cls(executor)
+        return batches
+
+    async def submit(self, payload: bytes, key: str) -> Any:
+        """The Dask future of ``_run_pickled(payload)``, submitted with the next batch."""
+        entry = _Submission(payload, key, trio.lowlevel.current_task())
+        self._submit.append(entry)
+        self._submit_wake.set()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            if entry.taken:
+                entry.task = None  # the submitter cancels its task
+            else:
+                self._submit.remove(entry)
+            return _ABORT_OK
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def fetch(self, future: Any) -> Any:
+        """The value of a finished ``future`` (or ``_ALONE``), fetched with the next batch."""
+        self._fetch[future] = trio.lowlevel.current_task()
+        self._fetch_wake.set()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._fetch.pop(future, None)  # a batch under way delivers to nobody
+            return _ABORT_OK
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def _submitter(self) -> None:
+        kwargs = {**self._executor._kwargs, "pure": False}
+        while True:
+            await self._submit_wake.wait()
+            self._submit_wake = trio.Event()
+            # Let the tasks that are ready queue their calls too: a map node's workers
+            # start one another, one per pass of the loop; submit when a pass adds none.
+            queued = 0
+            while len(self._submit) != queued:
+                queued = len(self._submit)
+                await trio.lowlevel.checkpoint()
+            batch, self._submit = self._submit, []
+            for entry in batch:
+                entry.taken = True
+            try:
+                if len(batch) == 1:  # submit() costs less than map() of one
+                    futures = [
+                        self._client.submit(
+                            _run_pickled, batch[0].payload, key=batch[0].key, **kwargs
+                        )
+                    ]
+                else:
+                    futures = self._client.map(
+                        _run_pickled,
+                        [e.payload for e in batch],
+                        key=[e.key for e in batch],
+                        **kwargs,
+                    )
+            except Exception as exc:
+                for entry in batch:
+                    if entry.task is not None:
+                        trio.lowlevel.reschedule(entry.task, outcome.Error(exc))
+                continue
+            orphans = []
+            for entry, future in zip(batch, futures, strict=True):
+                if entry.task is None:
+                    orphans.append(future)
+                else:
+                    trio.lowlevel.reschedule(entry.task, outcome.Value(future))
+            if orphans:
+                with contextlib.suppress(Exception):
+                    await trio.to_thread.run_sync(
+                        self._client.cancel, orphans, abandon_on_cancel=True
+                    )
+
+    async def _fetcher(self) -> None:
+        while True:
+            await self._fetch_wake.wait()
+            self._fetch_wake = trio.Event()
+            batch = list(self._fetch)
+            try:
+                # on the client's own event loop, awaited with a done-callback: no thread
+                client = self._client
+                gather = client.gather(batch, asynchronous=True)
+                values = await _wait(
+                    asyncio.run_coroutine_threadsafe(gather, client.loop.asyncio_loop),
+                    False,
+                    None,
+                )
+            except Exception:
+                values = [_ALONE] * len(batch)
+            for future, value in zip(batch, values, strict=True):
+                task = self._fetch.pop(future, None)
+                if task is not None:
+                    trio.lowlevel.reschedule(task, outcome.Value(value))
+
+
+_DASK_BATCHES: trio.lowlevel.RunVar[dict[int, _DaskBatches]] = trio.lowlevel.RunVar(
+    "trio_dag.dask_batches"
+)
 
 
 # ------------------------------------------------- chunks and serialization
@@ -792,27 +1007,37 @@ def _check_limiter(where: str, value: Any) -> trio.CapacityLimiter | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return trio.CapacityLimiter(check_int(where, "limiter", value, minimum=1))
-    raise TypeError(
-        f"{where}: limiter must be a trio.CapacityLimiter, a positive int or None, got {value!r}"
+    reject(
+        where, "limiter", value, "a trio.CapacityLimiter, a positive int or None", wrong_type=True
     )
 
 
-def check_run_in(where: str, value: Any) -> Placement | str:
+def check_run_in(where: str, value: Any, **ctx: Any) -> Placement | str:
     """Check a node's ``run_in=`` option: a placement, or a placement name.
 
+    Args:
+        where: the prefix of error messages, e.g. ``"node 'a' of DAG 'D'"``.
+        value: the option's value.
+        ctx: ``dag=``, ``node=``, ``definition=`` for the error (see ``_validate``).
+
     Raises:
-        TypeError: neither a :class:`Placement` nor a str.
-        ValueError: an empty or blank name.
+        InvalidOptionError: (also a ``TypeError``) neither a :class:`Placement`
+            nor a str; (a ``ValueError``) an empty or blank name.
     """
     if isinstance(value, Placement):
         return value
     if not isinstance(value, str):
-        raise TypeError(
-            f"{where}: run_in must be a placement (trio_dag.InThread(), InProcess(), "
-            f"InExecutor(executor)) or the name of one, got {value!r}"
+        reject(
+            where,
+            "run_in",
+            value,
+            "a placement (trio_dag.InThread(), InProcess(), InExecutor(executor)) "
+            "or the name of one",
+            wrong_type=True,
+            **ctx,
         )
     if not value.strip():
-        raise ValueError(f"{where}: run_in must be a non-empty placement name, got {value!r}")
+        reject(where, "run_in", value, "a non-empty placement name", **ctx)
     return value
 
 
@@ -828,18 +1053,22 @@ def bind_placements(
             one mapping may serve several DAGs).
 
     Raises:
-        TypeError: ``given`` is not a mapping, or a value is not a placement.
+        InvalidOptionError: (also a ``TypeError``) ``given`` is not a mapping,
+            or a value is not a placement.
         InputError: a needed name has no placement.
     """
     if given is None:
         given = {}
     elif not isinstance(given, Mapping):
-        raise TypeError(f"{where}: placements must be a mapping of names to placements")
+        reject(where, "placements", given, "a mapping of names to placements", wrong_type=True)
     for name, p in given.items():
         if not isinstance(p, Placement):
-            raise TypeError(
-                f"{where}: placements[{name!r}] must be a trio_dag placement (InThread(), "
-                f"InProcess(), InExecutor(executor)), got {p!r}"
+            reject(
+                where,
+                f"placements[{name!r}]",
+                p,
+                "a trio_dag placement (InThread(), InProcess(), InExecutor(executor))",
+                wrong_type=True,
             )
     missing = sorted(set(needed) - given.keys())
     if missing:
@@ -864,24 +1093,25 @@ def bind_limiters(
             with whoever else holds it).
 
     Raises:
-        TypeError: ``given`` is not a mapping, or a value is neither an int
-            nor a limiter.
-        ValueError: an int < 1.
+        InvalidOptionError: ``given`` is not a mapping, a value is neither an
+            int nor a limiter (also a ``TypeError``), or an int < 1.
         InputError: a needed name has no limit.
     """
     if given is None:
         given = {}
     elif not isinstance(given, Mapping):
-        raise TypeError(f"{where}: limiters must be a mapping of names to limits")
+        reject(where, "limiters", given, "a mapping of names to limits", wrong_type=True)
     out: dict[str, trio.CapacityLimiter] = {}
     for name, value in given.items():
-        lim = _check_limiter(f"{where}: limiters[{name!r}]", value)
-        if lim is None:
-            raise TypeError(
-                f"{where}: limiters[{name!r}] must be a trio.CapacityLimiter or a positive "
-                f"int, got None"
+        option = f"limiters[{name!r}]"
+        if isinstance(value, trio.CapacityLimiter):
+            out[name] = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[name] = trio.CapacityLimiter(check_int(where, option, value, minimum=1))
+        else:
+            reject(
+                where, option, value, "a trio.CapacityLimiter or a positive int", wrong_type=True
             )
-        out[name] = lim
     missing = sorted(set(needed) - out.keys())
     if missing:
         raise InputError(

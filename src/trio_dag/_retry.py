@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, final
 
+from ._exceptions import SerializationError
 from ._validate import check_choice, check_int, check_number, reject
 
 __all__ = ["RetryPolicy"]
@@ -45,7 +46,9 @@ class RetryPolicy:
     jitter), reproducibly when the run is given a ``seed``.
 
     ``trio.Cancelled``, ``KeyboardInterrupt`` and other ``BaseException``\\ s
-    are never retried, whatever the policy says.
+    are never retried, whatever the policy says; nor is a
+    :class:`~trio_dag.SerializationError` (a placed call that cannot be
+    pickled fails the same way every time).
 
     Args:
         max_attempts: total attempts, 1 meaning no retry.
@@ -104,6 +107,7 @@ class RetryPolicy:
         """Whether ``exc``, raised by attempt number ``attempt``, gets another attempt."""
         return (
             attempt < self.max_attempts
+            and not isinstance(exc, SerializationError)
             and isinstance(exc, self.retry_on)
             and not isinstance(exc, self.give_up_on)
             and (self.predicate is None or bool(self.predicate(exc)))

@@ -18,8 +18,9 @@ from typing import Any
 from ._declare import Get, Node, NodeFunction
 from ._exceptions import InvalidNodeError, option_error
 from ._graph import NodeSpec
+from ._placement import check_run_in
 from ._retry import RetryPolicy
-from ._validate import check_bool, check_choice, check_number, reject
+from ._validate import check_bool, check_choice, check_int, check_number, reject
 
 __all__ = ["check_name", "spec_from_function", "specs_from_nodes"]
 
@@ -53,10 +54,20 @@ def check_name(
     return name
 
 
-def _check_async(dag: str, name: str, fn: object) -> None:
+def _is_async(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine: an ``async def`` or an async ``__call__``."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - want the type's method
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def _check_callable(dag: str, name: str, fn: object, placed: bool) -> None:
+    """An unplaced node must be async; a placed one (``run_in=``) must be sync."""
+    what = "a plain function ('def')" if placed else "an async function"
     if not callable(fn):
         raise InvalidNodeError(
-            f"node {name!r} of DAG {dag!r} must be an async function, got {fn!r}",
+            f"node {name!r} of DAG {dag!r} must be {what}, got {fn!r}",
             dag=dag,
             node=name,
         )
@@ -67,15 +78,31 @@ def _check_async(dag: str, name: str, fn: object) -> None:
             dag=dag,
             node=name,
         )
-    if inspect.iscoroutinefunction(fn):
+    if placed:
+        if _is_async(fn):
+            raise InvalidNodeError(
+                f"node {name!r} of DAG {dag!r} is async but has run_in=: a placed node's "
+                f"body runs outside the event loop, so it must be a plain 'def'; drop "
+                f"run_in= to run the 'async def' on the loop",
+                dag=dag,
+                node=name,
+            )
+        if inspect.isgeneratorfunction(fn):
+            raise InvalidNodeError(
+                f"node {name!r} of DAG {dag!r} is a generator function; a node must "
+                f"return one value: use 'return' (a list, for many values)",
+                dag=dag,
+                node=name,
+            )
         return
-    call = getattr(type(fn), "__call__", None)  # noqa: B004 - want the type's method
-    if not inspect.isfunction(fn) and inspect.iscoroutinefunction(call):
+    if _is_async(fn):
         return
     raise InvalidNodeError(
         f"node {name!r} of DAG {dag!r} must be an async function ('async def'), got "
-        f"{fn!r}; a plain function, even one that returns a coroutine, is not accepted: "
-        f"wrap it, or run blocking code with trio.to_thread.run_sync",
+        f"{fn!r}; a plain function, even one that returns a coroutine, is not accepted "
+        f"on the event loop: make it 'async def', or place its body elsewhere with "
+        f"run_in=trio_dag.InThread() (blocking I/O) or run_in=trio_dag.InProcess() "
+        f"(CPU work)",
         dag=dag,
         node=name,
     )
@@ -125,6 +152,35 @@ def _node_options(
                 value=m,
                 **ctx,
             )
+        out["map_over"] = list(params).index(m)
+    r = options.get("run_in")
+    if r is not None:
+        out["run_in"] = check_run_in(where, r, **ctx)
+    lim = options.get("limiter")
+    if lim is not None:
+        if not isinstance(lim, str) or not lim.strip():
+            reject(
+                where,
+                "limiter",
+                lim,
+                "the name of a limit (a non-empty str) bound by run(..., limiters=...); "
+                "to bound the threads or processes of a placement use its own limiter=",
+                wrong_type=not isinstance(lim, str),
+                **ctx,
+            )
+        out["limiter"] = lim
+    c = options.get("chunk_size")
+    if c is not None:
+        out["chunk_size"] = check_int(where, "chunk_size", c, minimum=1, **ctx)
+        if m is None or r is None:
+            missing = "map_over=" if m is None else "run_in="
+            raise option_error(
+                f"{where}: chunk_size={c!r} needs {missing}: it sends a map node's "
+                f"elements to its placement in chunks",
+                option="chunk_size",
+                value=c,
+                **ctx,
+            )
     if "cache" in options:
         out["cache"] = check_bool(where, "cache", options["cache"], **ctx)
     v = options.get("version")
@@ -148,6 +204,15 @@ def _node_options(
     after = options.get("after")
     if after is not None and after != ():
         out["after"] = _check_after(where, after, deps, ctx)
+    if out.get("collect") and "chunk_size" in out:
+        raise option_error(
+            f"{where}: chunk_size cannot be combined with on_element_failure='collect': "
+            f"a chunk stops at its first failing element, so the elements after it "
+            f"would have no outcome; drop one of the two",
+            option="chunk_size",
+            value=out["chunk_size"],
+            **ctx,
+        )
     return out
 
 
@@ -197,7 +262,7 @@ def spec_from_function(
     dag: str, name: str, nf: NodeFunction[Any, Any], known: Collection[str]
 ) -> NodeSpec:
     """Turn a class-body node into a NodeSpec, resolving its parameters."""
-    _check_async(dag, name, nf.fn)
+    _check_callable(dag, name, nf.fn, nf.options.get("run_in") is not None)
     sig = _signature(dag, name, nf.fn)
     deps: list[str] = []
     kwnames: list[str] = []
@@ -234,9 +299,10 @@ def spec_from_function(
     opts = _node_options(dag, name, nf.options, kwnames, deps)
     if not getattr(nf, "takes_slot", True):  # DAG.as_node: its inner nodes take the slots
         opts["takes_slot"] = False
+    # a placed node calls the NodeFunction: it pickles by reference (module.Class.node)
     return NodeSpec(
         name,
-        nf.fn,
+        nf if "run_in" in opts else nf.fn,
         tuple(deps),
         None if positional else tuple(kwnames),
         tuple(via),
@@ -246,8 +312,8 @@ def spec_from_function(
 
 def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str]) -> list[NodeSpec]:
     """Turn ``Node`` objects into NodeSpecs; signatures read once per function."""
-    arity: dict[int, tuple[Callable[..., Any], int, float]] = {}
-    params: dict[int, tuple[Callable[..., Any], inspect.Signature]] = {}
+    arity: dict[tuple[int, bool], tuple[Callable[..., Any], int, float]] = {}
+    params: dict[tuple[int, bool], tuple[Callable[..., Any], inspect.Signature]] = {}
     specs: list[NodeSpec] = []
     for nd in nodes:
         if not isinstance(nd, Node):
@@ -268,12 +334,13 @@ def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str])
         options: Mapping[str, Any] = nd.options
         if nd.after != ():
             options = {**options, "after": nd.after}
+        placed = nd.options.get("run_in") is not None  # then fn is a plain (sync) callable
         if kwnames is None:
-            cached = arity.get(id(fn))
+            cached = arity.get((id(fn), placed))
             if cached is None or cached[0] is not fn:
-                _check_async(dag, name, fn)
+                _check_callable(dag, name, fn, placed)
                 lo, hi = _positional_arity(dag, name, _signature(dag, name, fn))
-                cached = arity[id(fn)] = (fn, lo, hi)
+                cached = arity[id(fn), placed] = (fn, lo, hi)
             _, lo, hi = cached
             if not lo <= len(deps) <= hi:
                 want = f"{lo}" if lo == hi else f"{lo} to {hi:.0f}" if hi != math.inf else f"{lo}+"
@@ -285,10 +352,10 @@ def specs_from_nodes(dag: str, nodes: Iterable[Node], reserved: Collection[str])
                 )
             names: Sequence[str] = deps
         else:
-            got = params.get(id(fn))
+            got = params.get((id(fn), placed))
             if got is None or got[0] is not fn:
-                _check_async(dag, name, fn)
-                got = params[id(fn)] = (fn, _signature(dag, name, fn))
+                _check_callable(dag, name, fn, placed)
+                got = params[id(fn), placed] = (fn, _signature(dag, name, fn))
             _check_keywords(dag, name, got[1], kwnames)
             names = kwnames
             m = options.get("map_over")

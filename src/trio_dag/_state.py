@@ -92,6 +92,12 @@ class RunState:
         # Per-node and per-element events only when some instrument overrides one.
         self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
         self.element_emit = emit if emit and emit.wants(ELEMENT_HOOKS) else None
+        # placement (run_in=) and named limits: None unless a node asked for one
+        self.placed = graph._placed
+        self.placements = options.placements
+        self.limiters = options.limiters
+        self.chunks = graph._chunks
+        self.watch_overrun = bool(emit and emit.wants(("node_overran",)))
         self.fail_fast = options.fail_fast
         self.supervisor = supervisor
         self.level_restarts = supervisor.needs_levels

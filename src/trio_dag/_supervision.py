@@ -8,6 +8,7 @@ decides when to give up on the whole run (:meth:`Supervision._escalates`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,11 +35,23 @@ class Supervision(RunState):
                 if self.node_scopes[i] is cs:
                     self.node_scopes[i] = None
 
-    async def _attempts(self, i: int, args: list[Any], level_restart: bool, index: int = 0) -> Any:
-        """Attempts of node ``i`` (or of its map element ``index``) as its policy allows."""
+    async def _attempts(
+        self,
+        i: int,
+        args: list[Any],
+        level_restart: bool,
+        index: int = 0,
+        chunk: list[Any] | None = None,
+    ) -> Any:
+        """Attempts of node ``i`` (or of its map element ``index``) as its policy allows.
+
+        ``chunk``: the elements, from ``index`` on, of one placed call of a
+        map node with ``chunk_size`` (its value is then their results' list).
+        """
         policy = self.policies[i]
         timeout = self.timeouts[i]
         slots = self.slots if self.takes_slot[i] else None  # as_node: its inner nodes take them
+        placed = self.placed is not None and self.placed[i]  # run_in= or limiter=
         own = self.maps[i] is None  # not a map element
         emit = self.node_emit if own else self.element_emit
         name = self.names[i]
@@ -74,6 +87,8 @@ class Supervision(RunState):
                     else:
                         emit("element_started", name, index, attempt)
                 try:
+                    if placed:
+                        return await self._placed_call(i, attempt, args, timeout, index, chunk)
                     if timeout is None:
                         return await self.fns[i](*args)
                     with trio.fail_after(timeout):
@@ -111,6 +126,58 @@ class Supervision(RunState):
                 await self._restart_level(i, delay)
             else:
                 await trio.sleep(delay)
+
+    async def _placed_call(
+        self,
+        i: int,
+        attempt: int,
+        args: list[Any],
+        timeout: float | None,
+        index: int,
+        chunk: list[Any] | None,
+    ) -> Any:
+        """One attempt of a node with ``run_in=`` or ``limiter=``.
+
+        The named limiter is held around the call, outside its timeout (the wait
+        for a token is not the attempt's time); the placement runs the body.
+        """
+        limiters = self.limiters
+        limiter = None if limiters is None else limiters[i]
+        if limiter is not None:
+            try:
+                limiter.acquire_nowait()
+            except trio.WouldBlock:
+                await limiter.acquire()
+        try:
+            if timeout is None:
+                return await self._placed_body(i, attempt, args, index, chunk)
+            with trio.fail_after(timeout):
+                return await self._placed_body(i, attempt, args, index, chunk)
+        finally:
+            if limiter is not None:
+                limiter.release()
+
+    async def _placed_body(
+        self, i: int, attempt: int, args: list[Any], index: int, chunk: list[Any] | None
+    ) -> Any:
+        placement = self.placements[i]  # type: ignore[index]  # set when a node is placed
+        if placement is None:  # an async node with a named limiter only
+            return await self.fns[i](*args)
+        on_overrun = functools.partial(self._overran, i, attempt) if self.watch_overrun else None
+        if chunk is None:
+            return await placement.call(
+                self.fns[i], args, node=self.names[i], on_overrun=on_overrun
+            )
+        m = self.maps[i]
+        assert m is not None
+        return await placement.call_chunk(
+            self.fns[i], args, m, chunk, first=index, node=self.names[i], on_overrun=on_overrun
+        )
+
+    def _overran(self, i: int, attempt: int, action: str) -> None:
+        """A placed attempt's cancellation could not interrupt its body: tell the instruments."""
+        if self.emit:
+            self.emit("node_overran", self.names[i], attempt, action)
 
     def _escalates(self) -> bool:
         """Count one restart; whether the supervisor's intensity is now exceeded."""
