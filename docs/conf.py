@@ -14,15 +14,12 @@ Links to Python, trio and outcome use the small inventories in
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
-from sphinx.errors import PycodeError
-from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 
 import trio_dag
@@ -162,65 +159,6 @@ class OptionalFigure(SphinxDirective):
         return node.children
 
 
-# -- attribute docstrings of re-exported classes --------------------------------
-#
-# trio_dag rewrites ``__module__`` of its public names to ``"trio_dag"`` (as
-# trio does), so autodoc looks for attribute docstrings (the string literal
-# after ``COMPLETED = "completed"`` or ``node: str``) in trio_dag/__init__.py
-# and finds none. Let the source analyzer of ``trio_dag`` also read the
-# private modules that define the public classes.
-
-_analyze = ModuleAnalyzer.analyze
-
-
-def _analyze_with_private_modules(self: ModuleAnalyzer) -> None:
-    done = self._analyzed
-    _analyze(self)
-    if done or self.modname not in ("trio_dag", "trio_dag.instruments"):
-        return
-    prefix = self.modname + "._"
-    for modname in sorted(m for m in sys.modules if m.startswith(prefix)):
-        try:
-            other = ModuleAnalyzer.for_module(modname)
-            other.analyze()
-        except PycodeError:  # pragma: no cover - a module without source
-            continue
-        self.attr_docs = {**other.attr_docs, **self.attr_docs}
-        self.annotations = {**other.annotations, **self.annotations}
-        self.tagorder = {**other.tagorder, **self.tagorder}
-
-
-ModuleAnalyzer.analyze = _analyze_with_private_modules  # type: ignore[method-assign]
-
-
-# -- attribute docstrings are plain reST -------------------------------------
-#
-# napoleon reads the first line of an attribute's docstring as "type:
-# description", so "Sum of all runtimes: what one worker would take." would
-# render "Sum of all runtimes" as a (broken) type reference. Attribute types
-# come from annotations here, so attribute docstrings bypass napoleon: they
-# are saved before it runs and put back after.
-
-_saved_attribute_docs: dict[str, list[str]] = {}
-
-
-def _save_attribute_doc(
-    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
-) -> None:
-    if what in ("attribute", "data"):
-        _saved_attribute_docs[name] = list(lines)
-
-
-def _restore_attribute_doc(
-    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
-) -> None:
-    saved = _saved_attribute_docs.pop(name, None)
-    if saved is not None:
-        lines[:] = saved
-
-
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("optional-figure", OptionalFigure)
-    app.connect("autodoc-process-docstring", _save_attribute_doc, priority=100)
-    app.connect("autodoc-process-docstring", _restore_attribute_doc, priority=900)
     return {"parallel_read_safe": True}

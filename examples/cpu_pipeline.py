@@ -1,11 +1,13 @@
-"""A CPU-heavy pipeline: hash chunks of data on threads, then on processes.
+"""A CPU-heavy pipeline: hash chunks on threads, count primes in worker processes.
 
-The node option ``run_in=`` is not wired into the runtime yet (see the
-placement guide), so the nodes hand their CPU work over themselves:
-``trio.to_thread.run_sync`` for code that releases the GIL (``hashlib`` does,
-on large buffers), and ``trio_parallel.run_sync`` (extra ``process``) for
-pure-Python work, each from inside an ``async`` node. A map node fans the
-chunks out; ``max_concurrency`` bounds how many run at once.
+Sync node bodies are placed with ``run_in=``: ``td.InThread()`` for code
+that releases the GIL (``hashlib`` does, on large buffers), ``td.InProcess()``
+(extra ``process``: trio-parallel) for pure-Python work that holds it. The
+engine stays in trio: retries, timeouts and cancellation apply as to any
+node (a cancelled process call kills its worker). A map node fans the chunks
+out, ``chunk_size`` elements per call; ``max_concurrency`` bounds how many
+bodies run at once. A Dask cluster is one more placement:
+``td.InExecutor(client.get_executor())``.
 
 Run it: ``python examples/cpu_pipeline.py``.
 """
@@ -14,19 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
-import trio
-
 import trio_dag as td
-
-
-def digest(chunk: bytes) -> str:
-    """CPU work that releases the GIL: fine on threads."""
-    return hashlib.sha256(chunk * 200).hexdigest()[:12]
-
-
-def count_primes(n: int) -> int:
-    """Pure-Python CPU work: holds the GIL, so it wants processes."""
-    return sum(all(k % d for d in range(2, int(k**0.5) + 1)) for k in range(2, n))
 
 
 class Checksums(td.DAG):
@@ -36,15 +26,14 @@ class Checksums(td.DAG):
     async def chunks(count):
         return [bytes([i]) * 50_000 for i in range(count)]
 
-    @td.node(map_over="chunks", retry=2)
-    async def hashes(chunks):
-        return await trio.to_thread.run_sync(digest, chunks)
+    @td.node(run_in=td.InThread(), map_over="chunks", chunk_size=2, retry=2)
+    def hashes(chunks):
+        return hashlib.sha256(chunks * 200).hexdigest()[:12]
 
-    @td.node
-    async def primes(count):
-        import trio_parallel  # extra "process"; a worker process per CPU
-
-        return await trio_parallel.run_sync(count_primes, 2_000 * count, kill_on_cancel=True)
+    @td.node(run_in=td.InProcess(), timeout=60)
+    def primes(count):
+        n = 2_000 * count
+        return sum(all(k % d for d in range(2, int(k**0.5) + 1)) for k in range(2, n))
 
     @td.node
     async def report(hashes, primes):

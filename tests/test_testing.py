@@ -391,3 +391,22 @@ def test_a_store_cache_never_mixes_the_original_and_a_copy(tmp_path: Any) -> Non
         with pytest.raises(td.RunFailed):  # the fault is not skipped by a cache hit
             tdt.run_virtual(tdt.fail(Cached, "value"), store=store)
     assert calls == ["real", "fake"]
+
+
+def test_replace_a_placed_sync_node_with_a_sync_fake() -> None:
+    class Placed(td.DAG):
+        @td.node(run_in=td.InThread())
+        def parse():
+            return "real"
+
+    def fake() -> str:
+        return "fake"
+
+    async def fake_async() -> str:
+        return "fake"
+
+    assert tdt.run_virtual(tdt.replace(Placed, parse=fake))["parse"] == "fake"
+    with pytest.raises(td.InvalidOptionError, match="a sync function, like the body"):
+        tdt.replace(Placed, parse=fake_async)
+    with pytest.raises(td.InvalidOptionError, match="a node with an async body"):
+        tdt.fail(Placed, "parse")

@@ -45,15 +45,17 @@ class Attempt:
     ...         return f"{a.node}, attempt {a.attempt}, key {a.run_id == td.current_run_id()}"
     >>> Payment.run_sync()["charge"]
     'charge, attempt 2, key True'
+
+    Attributes:
+        node: The node's name.
+        attempt: The attempt number, from 1 (for a map node: the element's attempt). A node
+            restarted with its level continues its count: a restart is an attempt.
+        run_id: An id unique to the run (a resumed run gets a new one).
     """
 
     node: str
-    """The node's name."""
     attempt: int
-    """The attempt number, from 1 (for a map node: the element's attempt). A node
-    restarted with its level continues its count: a restart is an attempt."""
     run_id: str
-    """An id unique to the run (a resumed run gets a new one)."""
 
 
 def current_attempt() -> Attempt:

@@ -208,13 +208,16 @@ class DAG(metaclass=DAGMeta):
     ('text', 'shout')
     >>> Greeting.run_sync()["shout"]
     'HELLO, WORLD!'
+
+    Attributes:
+        graph: The compiled, frozen graph of this DAG.
+        supervisor: The default supervisor of this DAG's runs; set it in the class body.
+            Default: ``Supervisor()`` (``one_for_one``, no intensity bound).
     """
 
     graph: ClassVar[Graph]
-    """The compiled, frozen graph of this DAG."""
 
     supervisor: ClassVar[Supervisor] = Supervisor()
-    """The default supervisor of this DAG's runs; set it in the class body."""
 
     @classmethod
     def from_nodes(

@@ -37,26 +37,28 @@ class Progress:
     Every node is in at most one of :attr:`done`, :attr:`running`,
     :attr:`retrying`, :attr:`failed` and :attr:`skipped`; the rest are
     waiting (:attr:`pending`). A map node counts as one node.
+
+    Attributes:
+        total: Nodes of the DAG.
+        done: Nodes that completed.
+        running: Nodes with an attempt in progress.
+        failed: Nodes that failed for good (their retry policy gave up).
+        retrying: Nodes waiting for their next attempt after a failed one.
+        skipped: Nodes that cannot run because a dependency failed.
+        elapsed: Seconds since the run started (until it ended, once it has).
+        running_names: The nodes running now, in the order they started.
+        finished: Whether the run has ended (then nothing is running or retrying).
     """
 
     total: int
-    """Nodes of the DAG."""
     done: int
-    """Nodes that completed."""
     running: int
-    """Nodes with an attempt in progress."""
     failed: int
-    """Nodes that failed for good (their retry policy gave up)."""
     retrying: int
-    """Nodes waiting for their next attempt after a failed one."""
     skipped: int
-    """Nodes that cannot run because a dependency failed."""
     elapsed: float
-    """Seconds since the run started (until it ended, once it has)."""
     running_names: tuple[str, ...]
-    """The nodes running now, in the order they started."""
     finished: bool = False
-    """Whether the run has ended (then nothing is running or retrying)."""
 
     @property
     def pending(self) -> int:

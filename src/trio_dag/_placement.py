@@ -78,12 +78,15 @@ class Placement:
 
     The two methods are the interface the runtime calls once per attempt;
     they may also be called directly.
+
+    Attributes:
+        serializes: Whether calls cross a process boundary (arguments and results are
+            pickled).
     """
 
     __slots__ = ()
 
     serializes: bool = False
-    """Whether calls cross a process boundary (arguments and results are pickled)."""
 
     async def call(
         self,

@@ -73,25 +73,28 @@ class NodeStatus(enum.StrEnum):
     failed ['failed', 'skipped', 'completed']
     >>> td.NodeStatus.SKIPPED == "skipped"
     True
+
+    Attributes:
+        COMPLETED: It returned a value.
+        FAILED: It raised, and its retry policy (if any) gave up.
+        CANCELLED: It started but was cancelled (fail-fast, escalation, deadline).
+        SKIPPED: It never started because a dependency failed or was skipped.
+        NOT_STARTED: It never started because the run stopped first.
+        RESTORED: Its value was restored from a durable run's journal (same ``run_key``),
+            not run.
+        CACHED: Its value came from the store's cache (same code and inputs), not run.
+        RUNNING: It is running or waiting to retry (only in a snapshot of a run still going:
+            :meth:`RunHandle.result <trio_dag.RunHandle.result>`).
     """
 
     COMPLETED = "completed"
-    """It returned a value."""
     FAILED = "failed"
-    """It raised, and its retry policy (if any) gave up."""
     CANCELLED = "cancelled"
-    """It started but was cancelled (fail-fast, escalation, deadline)."""
     SKIPPED = "skipped"
-    """It never started because a dependency failed or was skipped."""
     NOT_STARTED = "not_started"
-    """It never started because the run stopped first."""
     RESTORED = "restored"
-    """Its value was restored from a durable run's journal (same ``run_key``), not run."""
     CACHED = "cached"
-    """Its value came from the store's cache (same code and inputs), not run."""
     RUNNING = "running"
-    """It is running or waiting to retry (only in a snapshot of a run still going:
-    :meth:`RunHandle.result <trio_dag.RunHandle.result>`)."""
 
 
 class RunStatus(enum.StrEnum):
@@ -109,26 +112,28 @@ class RunStatus(enum.StrEnum):
     ... except td.RunFailed as exc:
     ...     print(repr(exc.result.status), exc.result.status == "timed_out")
     <RunStatus.TIMED_OUT: 'timed_out'> True
+
+    Attributes:
+        COMPLETED: Every node completed.
+        FAILED: At least one node failed.
+        HALTED: Restart intensity was exceeded and the supervisor escalated.
+        TIMED_OUT: The run's deadline passed.
+        CANCELLED: The run was cancelled from outside (a cancel scope around it, or
+            :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled`` went on,
+            and instruments got this partial result.
+        INTERRUPTED: ``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
+            :class:`~trio_dag.RunInterrupted`).
+        RUNNING: The run is still going: a snapshot taken by :meth:`RunHandle.result
+            <trio_dag.RunHandle.result>`.
     """
 
     COMPLETED = "completed"
-    """Every node completed."""
     FAILED = "failed"
-    """At least one node failed."""
     HALTED = "halted"
-    """Restart intensity was exceeded and the supervisor escalated."""
     TIMED_OUT = "timed_out"
-    """The run's deadline passed."""
     CANCELLED = "cancelled"
-    """The run was cancelled from outside (a cancel scope around it, or
-    :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled``
-    went on, and instruments got this partial result."""
     INTERRUPTED = "interrupted"
-    """``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
-    :class:`~trio_dag.RunInterrupted`)."""
     RUNNING = "running"
-    """The run is still going: a snapshot taken by :meth:`RunHandle.result
-    <trio_dag.RunHandle.result>`."""
 
 
 @final
@@ -148,14 +153,16 @@ class ElementError:
     [1, 3]
     >>> [(e.index, e.element, type(e.error).__name__) for e in result.element_errors("numbers")]
     [(1, "'x'", 'ValueError')]
+
+    Attributes:
+        index: The element's position in the value mapped over, from 0.
+        element: A short ``repr`` of the element (at most 60 characters).
+        error: The exception of the element's last attempt.
     """
 
     index: int
-    """The element's position in the value mapped over, from 0."""
     element: str
-    """A short ``repr`` of the element (at most 60 characters)."""
     error: BaseException
-    """The exception of the element's last attempt."""
 
     def __str__(self) -> str:
         return f"element {self.index} ({self.element}): {_text(self.error)}"

@@ -37,18 +37,22 @@ def run_id_here() -> str | None:
 
 
 class AttemptStatus(enum.StrEnum):
-    """What became of one attempt (of a node, or of one map element)."""
+    """What became of one attempt (of a node, or of one map element).
+
+    Attributes:
+        RUNNING: Still running when the recording was drawn.
+        COMPLETED: It returned a value.
+        FAILED: It raised and no attempt follows: the node (or element) failed.
+        RETRIED: It raised and the retry policy tries again: another attempt follows.
+        CANCELLED: It was cancelled (fail-fast, a level restart, a deadline, the run
+            stopping).
+    """
 
     RUNNING = "running"
-    """Still running when the recording was drawn."""
     COMPLETED = "completed"
-    """It returned a value."""
     FAILED = "failed"
-    """It raised and no attempt follows: the node (or element) failed."""
     RETRIED = "retried"
-    """It raised and the retry policy tries again: another attempt follows."""
     CANCELLED = "cancelled"
-    """It was cancelled (fail-fast, a level restart, a deadline, the run stopping)."""
 
 
 @final
@@ -58,24 +62,26 @@ class AttemptRecord:
 
     Times are seconds since the run started, on the run's clock (virtual
     under a ``MockClock``).
+
+    Attributes:
+        node: The node's name.
+        attempt: The attempt number, from 1.
+        start: When the attempt started (seconds since the run started).
+        lane: The lane (0-based): the lowest one free when the attempt started.
+        index: The element's index for a map element, else ``None``.
+        end: When the attempt ended, or ``None`` while it runs.
+        status: What became of it.
+        error: ``"ExceptionType: message"`` of a failed attempt.
     """
 
     node: str
-    """The node's name."""
     attempt: int
-    """The attempt number, from 1."""
     start: float
-    """When the attempt started (seconds since the run started)."""
     lane: int
-    """The lane (0-based): the lowest one free when the attempt started."""
     index: int | None = None
-    """The element's index for a map element, else ``None``."""
     end: float | None = None
-    """When the attempt ended, or ``None`` while it runs."""
     status: AttemptStatus = AttemptStatus.RUNNING
-    """What became of it."""
     error: str | None = None
-    """``"ExceptionType: message"`` of a failed attempt."""
 
     @property
     def label(self) -> str:

@@ -53,26 +53,29 @@ class WorkflowInfo:
     All times are in seconds, each task's recorded runtime multiplied by the
     ``speed`` given to :func:`info`, added up the way a replay adds them, so a
     virtual-time replay of :func:`load`'s DAG matches them to rounding.
+
+    Attributes:
+        name: The DAG name :func:`load` gives by default (the file's stem).
+        tasks: Number of tasks (nodes).
+        edges: Number of parent -> child dependencies.
+        levels: Number of levels (longest chain, in tasks).
+        work: Sum of all runtimes: what one worker would take.
+        critical_path: Longest chain of runtimes: the makespan with unlimited concurrency
+            under ``Parallel(schedule="eager")``, and a lower bound for any schedule.
+        level_barrier: Sum over levels of the level's longest runtime: the makespan under
+            ``Parallel(schedule="levels")`` with unlimited concurrency.
+        recorded_makespan: ``makespanInSeconds`` of the original execution (not scaled), if
+            given.
     """
 
     name: str
-    """The DAG name :func:`load` gives by default (the file's stem)."""
     tasks: int
-    """Number of tasks (nodes)."""
     edges: int
-    """Number of parent -> child dependencies."""
     levels: int
-    """Number of levels (longest chain, in tasks)."""
     work: float
-    """Sum of all runtimes: what one worker would take."""
     critical_path: float
-    """Longest chain of runtimes: the makespan with unlimited concurrency
-    under ``Parallel(schedule="eager")``, and a lower bound for any schedule."""
     level_barrier: float
-    """Sum over levels of the level's longest runtime: the makespan under
-    ``Parallel(schedule="levels")`` with unlimited concurrency."""
     recorded_makespan: float | None
-    """``makespanInSeconds`` of the original execution (not scaled), if given."""
 
 
 @final
