@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import trio
 from hypothesis import strategies as st
 
 import trio_dag as td
@@ -81,3 +82,27 @@ def check_message(exc: td.DAGDefinitionError, dag: str, *parts: str) -> None:
     for p in parts:
         assert p in msg, f"{p!r} not in {msg!r}"
     assert exc.dag == dag
+
+
+# the instrument tests (logging, OpenTelemetry, trace, timeline, progress) cancel it
+class Cut(td.DAG):
+    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
+
+    @td.node
+    async def first() -> list[int]:
+        await trio.sleep(1)
+        return [1, 3]
+
+    @td.node(map_over="first")
+    async def each(first: int) -> int:
+        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
+        return first
+
+    @td.node
+    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
+        await trio.sleep(10)
+        return 0
+
+    @td.node
+    async def last(each: list[int], side: int) -> int:
+        return side

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import trio_dag as td
+from conftest import Cut
 from trio_dag.instruments import LogInstrument, OpenTelemetryInstrument
 
 STRATEGIES = [
@@ -80,29 +81,6 @@ class FailFast(td.DAG):
     async def bad(ok: int) -> int:
         await trio.sleep(2)
         raise Boom("bad")
-
-
-class Cut(td.DAG):
-    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
-
-    @td.node
-    async def first() -> list[int]:
-        await trio.sleep(1)
-        return [1, 3]
-
-    @td.node(map_over="first")
-    async def each(first: int) -> int:
-        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
-        return first
-
-    @td.node
-    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
-        await trio.sleep(10)
-        return 0
-
-    @td.node
-    async def last(each: list[int], side: int) -> int:
-        return side
 
 
 def _result(run_id: str, status: td.RunStatus) -> Any:

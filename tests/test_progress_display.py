@@ -19,6 +19,7 @@ from rich.console import Console
 
 import trio_dag as td
 import trio_dag.instruments
+from conftest import Cut
 from trio_dag.instruments import ProgressDisplay
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -26,29 +27,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 class Boom(Exception):
     pass
-
-
-class Cut(td.DAG):
-    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
-
-    @td.node
-    async def first() -> list[int]:
-        await trio.sleep(1)
-        return [1, 3]
-
-    @td.node(map_over="first")
-    async def each(first: int) -> int:
-        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
-        return first
-
-    @td.node
-    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
-        await trio.sleep(10)
-        return 0
-
-    @td.node
-    async def last(each: list[int], side: int) -> int:
-        return side
 
 
 def console() -> Console:

@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 import trio_dag as td
+from conftest import Cut
 from trio_dag.instruments import AttemptStatus, ChromeTrace, Recording, Timeline
 from trio_dag.instruments._timeline import render_svg
 
@@ -83,29 +84,6 @@ class FailFast(td.DAG):
     @td.node
     async def never(bad: int) -> int:
         return bad
-
-
-class Cut(td.DAG):
-    """Cancelled from outside 2.5 s in: each's element 1 and side are still running."""
-
-    @td.node
-    async def first() -> list[int]:
-        await trio.sleep(1)
-        return [1, 3]
-
-    @td.node(map_over="first")
-    async def each(first: int) -> int:
-        await trio.sleep(first)  # element 0 ends 2 s into the run, element 1 would at 4 s
-        return first
-
-    @td.node
-    async def side(first: list[int]) -> int:  # not started under Sequential (each runs first)
-        await trio.sleep(10)
-        return 0
-
-    @td.node
-    async def last(each: list[int], side: int) -> int:
-        return side
 
 
 def x_events(trace: dict[str, Any], cat: str | None = None) -> list[dict[str, Any]]:
