@@ -40,14 +40,14 @@ from ._placement import InProcess as InProcess
 from ._placement import InThread as InThread
 from ._placement import Placement as Placement
 from ._placement import wait_future as wait_future
-from ._result import ElementError as ElementError
-from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed
 from ._result import RunInterrupted as RunInterrupted
 from ._result import RunResult as RunResult
-from ._result import RunStatus as RunStatus
 from ._retry import RetryPolicy as RetryPolicy
 from ._serialize import Serializer as Serializer
+from ._status import ElementError as ElementError
+from ._status import NodeStatus as NodeStatus
+from ._status import RunStatus as RunStatus
 from ._store import SQLiteStore as SQLiteStore
 from ._strategies import Parallel as Parallel
 from ._strategies import Sequential as Sequential
