@@ -19,7 +19,7 @@ from ._cli_output import EventLines
 from ._cli_run import EXIT_INTERRUPTED, execute
 from ._demo import SalesReport
 from ._exceptions import DAGError
-from ._graph import NO_DEFAULT
+from ._nodespec import NO_DEFAULT
 from ._result import RunResult
 from .interop import wfformat
 

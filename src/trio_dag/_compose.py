@@ -6,7 +6,7 @@ renamed (inner nodes prefixed, inner inputs replaced by the outer names wired
 to them, unwired inputs with a default bound as constants), so the outer
 DAG compiles one flat :class:`~trio_dag.Graph`: one scheduler, one
 supervisor, nothing added per node at run time. ``td.resource(factory)``
-becomes a :class:`~trio_dag._graph.ResourceSpec` whose factory parameters
+becomes a :class:`~trio_dag._nodespec.ResourceSpec` whose factory parameters
 are resolved to inputs here, once.
 """
 
@@ -27,7 +27,7 @@ from ._exceptions import (
     UnknownDependencyError,
     option_error,
 )
-from ._graph import NO_DEFAULT, NodeSpec, ResourceSpec
+from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
 
 __all__ = ["Expansion", "check_wiring", "expand_include", "resource_spec"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._declare import Get, Node, NodeFunction
 from ._exceptions import InvalidNodeError, option_error
-from ._graph import NodeSpec
+from ._nodespec import NodeSpec
 from ._placement import check_run_in
 from ._retry import RetryPolicy
 from ._validate import check_bool, check_choice, check_int, check_number, reject

@@ -28,8 +28,9 @@ from typing import Any
 from ._context import _current_run, current_attempt
 from ._declare import Get, NodeFunction
 from ._exceptions import option_error
-from ._graph import NO_DEFAULT, Graph
+from ._graph import Graph
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
+from ._nodespec import NO_DEFAULT
 from ._options import RunOptions
 from ._result import RunFailed, RunResult
 from ._run import _Run

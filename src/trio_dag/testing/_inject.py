@@ -17,7 +17,7 @@ from .._graph import Graph
 from .._validate import check_int, reject
 
 if TYPE_CHECKING:
-    from .._graph import NodeSpec
+    from .._nodespec import NodeSpec
 
 __all__ = ["InjectedFault", "fail", "hang", "replace"]
 
