@@ -96,8 +96,8 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "ExcTypes"),
     ("py:class", "trio_dag._dag.DAGMeta"),
     # what ``@trio_dag.node(...)`` returns, named by its overloads' signatures
-    ("py:class", "trio_dag._declare.NodeDecorator"),
-    ("py:class", "trio_dag._declare.MapNodeDecorator"),
+    ("py:class", "trio_dag._nodefn.NodeDecorator"),
+    ("py:class", "trio_dag._nodefn.MapNodeDecorator"),
 ]
 
 # -- doctest (sphinx-build -b doctest) --------------------------------------

@@ -8,9 +8,7 @@ from ._context import current_attempt as current_attempt
 from ._context import current_run_id as current_run_id
 from ._dag import DAG as DAG
 from ._declare import Input as Input
-from ._declare import MapNodeFunction as MapNodeFunction
 from ._declare import Node as Node
-from ._declare import NodeFunction as NodeFunction
 from ._declare import get as get
 from ._declare import include as include
 from ._declare import input as input
@@ -35,6 +33,8 @@ from ._graph import Graph as Graph
 from ._handle import Progress as Progress
 from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
+from ._nodefn import MapNodeFunction as MapNodeFunction
+from ._nodefn import NodeFunction as NodeFunction
 from ._placement import InExecutor as InExecutor
 from ._placement import InProcess as InProcess
 from ._placement import InThread as InThread

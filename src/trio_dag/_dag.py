@@ -19,11 +19,13 @@ from typing import Any, ClassVar, Literal, Self
 import trio
 
 from ._compose import Expansion, check_wiring, expand_include, resource_spec
-from ._declare import Include, Input, Node, NodeFunction, Resource
+from ._declare import Include, Input, Node, Resource
 from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
-from ._graph import NO_DEFAULT, Graph
+from ._graph import Graph
 from ._handle import RunHandle, start_run
 from ._instrument import Instrument
+from ._nodefn import NodeFunction
+from ._nodespec import NO_DEFAULT
 from ._options import RunOptions
 from ._placement import Placement
 from ._result import RunResult

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
 import outcome
 
-from ._declare import MapNodeFunction, NodeFunction
 from ._exceptions import DAGError
+from ._nodefn import MapNodeFunction, NodeFunction
 from ._report import WHY, render_report
 from ._status import MISSING, ElementError, MapElements, NodeStatus, RunStatus
 
