@@ -94,7 +94,7 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "opentelemetry.trace.Tracer"),
     ("py:class", "Strategy"),
     ("py:class", "ExcTypes"),
-    ("py:class", "trio_dag._dag.DAGMeta"),
+    ("py:class", "trio_dag._dag_build.DAGMeta"),
     # what ``@trio_dag.node(...)`` returns, named by its overloads' signatures
     ("py:class", "trio_dag._nodefn.NodeDecorator"),
     ("py:class", "trio_dag._nodefn.MapNodeDecorator"),

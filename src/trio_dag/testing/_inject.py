@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .._context import current_attempt
-from .._dag import DAG, DAGMeta
+from .._dag import DAG
+from .._dag_build import DAGMeta
 from .._exceptions import InvalidOptionError
 from .._graph import Graph
 from .._validate import check_int, reject
