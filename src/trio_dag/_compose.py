@@ -28,6 +28,7 @@ from ._exceptions import (
     option_error,
 )
 from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
+from ._validate import did_you_mean
 
 __all__ = ["Expansion", "check_wiring", "expand_include", "resource_spec"]
 
@@ -159,8 +160,7 @@ def expand_include(dag: str, attr: str, inc: Include, outer: Collection[str]) ->
     for k in wiring:
         if k not in defaults and k not in inner_res:
             choices = [*defaults, *inner.resources]
-            close = difflib.get_close_matches(k, choices, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(k, choices)
             raise DAGDefinitionError(
                 f"{where}: inputs= wires {k!r}, which is not an input (nor a resource) of "
                 f"DAG {inner.name!r} (it declares: {', '.join(choices) or 'none'}){hint}",

@@ -452,6 +452,7 @@ class DAG(metaclass=DAGMeta):
                 are missing or unknown; the next iteration goes on (``"continue"``).
         """
         graph = cls.graph
+        # the keyword forwarding of run() on purpose (see there): typed signature, one check
         options = RunOptions.build(
             f"DAG {graph.name!r}: stream",
             cls.supervisor,

@@ -9,7 +9,6 @@ Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from ._exceptions import CycleError, InputError, option_error
 from ._export import to_dot, to_mermaid
 from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
 from ._resolve import node_index, resource_index, resource_inputs, unknown, unknown_after
-from ._validate import reject
+from ._validate import did_you_mean, reject
 
 # The compiler's input records are defined in _nodespec; re-exported for the
 # modules that build them.
@@ -249,9 +248,8 @@ class Graph:
         try:
             return self._index[name]
         except KeyError:
-            hint = difflib.get_close_matches(str(name), self.nodes, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise KeyError(f"DAG {self.name!r} has no node {name!r}{extra}") from None
+            hint = did_you_mean(name, self.nodes)
+            raise KeyError(f"DAG {self.name!r} has no node {name!r}{hint}") from None
 
     def bind_inputs(self, inputs: Mapping[str, Any] | None) -> list[Any]:
         """The run's input values in declaration order, defaults filled in (internal).

@@ -159,5 +159,6 @@ class MapNodeDecorator(_Decorator):
     __slots__ = ()
 
     def __call__(self, fn: Callable[P, Awaitable[R]], /) -> MapNodeFunction[P, R]:
+        # NodeDecorator's twin: one class per return type, so node()'s overloads type the handle
         result: MapNodeFunction[P, R] = make(fn, self.options, MapNodeFunction)
         return result
