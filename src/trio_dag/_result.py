@@ -1,5 +1,8 @@
 """Run results: a read-only mapping of node values, with per-node detail.
 
+The statuses a result reports are defined in ``_status.py``, the text of its
+report in ``_report.py``; both sit below this module.
+
 :class:`RunFailed` lives here, beside the :class:`RunResult` it carries: it is
 part of the ``DAGError`` tree drawn in ``_exceptions.py``, but the exceptions
 module stays free of any import, so no layer below the results reaches up.
