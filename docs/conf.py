@@ -96,8 +96,8 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "ExcTypes"),
     ("py:class", "trio_dag._dag_build.DAGMeta"),
     # what ``@trio_dag.node(...)`` returns, named by its overloads' signatures
-    ("py:class", "trio_dag._nodefn.NodeDecorator"),
-    ("py:class", "trio_dag._nodefn.MapNodeDecorator"),
+    ("py:class", "trio_dag._node.NodeDecorator"),
+    ("py:class", "trio_dag._node.MapNodeDecorator"),
 ]
 
 # -- doctest (sphinx-build -b doctest) --------------------------------------

@@ -21,11 +21,11 @@ from typing import Any, ClassVar, Literal, Self
 import trio
 
 from ._dag_build import DAGMeta, dag_extended, dag_from_nodes
-from ._declare import Input, Node
+from ._declare import Input
 from ._graph import Graph
 from ._handle import RunHandle, start_run
 from ._instrument import Instrument
-from ._nodefn import NodeFunction
+from ._node import Node, NodeFunction
 from ._options import RunOptions
 from ._placement import Placement
 from ._result import RunResult

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from ._compose import Expansion, check_wiring, expand_include, resource_spec
-from ._declare import Include, Input, Node, Resource
+from ._declare import Include, Input, Resource
 from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
 from ._graph import Graph
-from ._nodefn import NodeFunction
+from ._node import Node, NodeFunction
 from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
 from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._supervise import Supervisor

@@ -6,7 +6,8 @@ dependencies and nodes; ``include`` copies another DAG's nodes in and
 node of a generated graph. They only record what was declared: every check happens when the
 specs are built (``_specs.py``), as the ``class`` statement runs or
 ``DAG.from_nodes`` is called. The typed handle ``node`` makes of a function
-(:class:`~trio_dag.NodeFunction`) is in ``_nodefn.py``.
+(:class:`~trio_dag.NodeFunction`) and :class:`Node` are in ``_node.py``
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, final, overl
 
 from ._exceptions import option_error
 from ._graph import Graph
-from ._nodefn import MapNodeDecorator, MapNodeFunction, NodeDecorator, NodeFunction, make
+from ._node import MapNodeDecorator, MapNodeFunction, Node, NodeDecorator, NodeFunction, make
 from ._nodespec import NO_DEFAULT
 from ._retry import RetryPolicy
 from ._validate import reject
@@ -237,85 +238,6 @@ def node(
         return NodeDecorator(options)
     result: NodeFunction[Any, Any] = make(fn, options, NodeFunction)
     return result
-
-
-@final
-class Node:
-    """A node of the programmatic form, for :meth:`DAG.from_nodes` and :meth:`DAG.extend`.
-
-    ``deps`` is a sequence of names, passed to the function positionally in
-    that order (so one function object can serve 100,000 generated nodes), or
-    a mapping of parameter name to node or input name, passed by keyword.
-
-    Args:
-        name: the node's name: any non-empty string (not only identifiers),
-            except the names of the DAG class's own API (``run``, ``graph``,
-            ...), which are refused.
-        fn: the async callable.
-        deps: names of the nodes or inputs it reads, positionally; or a
-            mapping ``{"param": "name", ...}`` to pass them by keyword.
-        after: names of nodes that must complete before this one starts,
-            without passing their values (order-only dependencies).
-        retry: as for :func:`node`.
-        timeout: as for :func:`node`.
-        map_over: what to map over, as for :func:`node`: one of ``deps``
-            (with keyword ``deps``, the parameter's name or the dependency's).
-        cache: as for :func:`node`.
-        version: as for :func:`node`.
-        on_element_failure: as for :func:`node`.
-        run_in: a placement or a placement name, as for :func:`node`; ``fn``
-            is then a plain (sync) callable.
-        limiter: a limit name, as for :func:`node`.
-        chunk_size: elements per placed call of a map node, as for :func:`node`.
-    """
-
-    __slots__ = ("after", "deps", "fn", "kwnames", "name", "options")
-
-    def __init__(
-        self,
-        name: str,
-        fn: Callable[..., Any],
-        deps: Iterable[str] | Mapping[str, str] = (),
-        *,
-        after: Iterable[str] = (),
-        retry: RetryPolicy | int | None = None,
-        timeout: float | None = None,
-        map_over: str | None = None,
-        cache: bool = False,
-        version: str | None = None,
-        on_element_failure: Literal["fail", "collect"] | None = None,
-        run_in: Placement | str | None = None,
-        limiter: str | None = None,
-        chunk_size: int | None = None,
-    ) -> None:
-        self.name = name
-        self.fn = fn
-        self.kwnames: tuple[str, ...] | None = None
-        if isinstance(deps, Mapping):
-            self.kwnames = tuple(deps.keys())
-            self.deps: tuple[str, ...] = tuple(deps.values())
-        else:
-            self.deps = tuple(deps) if not isinstance(deps, str) else (deps,)
-        self.after = after  # checked with the other options, as the DAG is defined
-        given = (
-            ("retry", retry),
-            ("timeout", timeout),
-            ("map_over", map_over),
-            ("cache", None if cache is False else cache),
-            ("version", version),
-            ("on_element_failure", on_element_failure),
-            ("run_in", run_in),
-            ("limiter", limiter),
-            ("chunk_size", chunk_size),
-        )
-        self.options = {k: v for k, v in given if v is not None}
-
-    def __repr__(self) -> str:
-        deps: object = self.deps
-        if self.kwnames is not None:
-            deps = dict(zip(self.kwnames, self.deps, strict=True))
-        after = f", after={self.after!r}" if self.after else ""
-        return f"Node({self.name!r}, deps={deps!r}{after})"
 
 
 # ------------------------------------------------------------ composition

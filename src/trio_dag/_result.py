@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 import outcome
 
 from ._exceptions import DAGError
-from ._nodefn import MapNodeFunction, NodeFunction
+from ._node import MapNodeFunction, NodeFunction
 from ._report import WHY, render_report
 from ._status import MISSING, ElementError, MapElements, NodeStatus, RunStatus
 

@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._declare import Get, Node
+from ._declare import Get
 from ._exceptions import InvalidNodeError, option_error
-from ._nodefn import NodeFunction
+from ._node import Node, NodeFunction
 from ._nodespec import NodeSpec
 from ._placement import check_run_in
 from ._retry import RetryPolicy

@@ -29,7 +29,7 @@ from ._declare import Get
 from ._exceptions import option_error
 from ._graph import Graph
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
-from ._nodefn import NodeFunction
+from ._node import NodeFunction
 from ._nodespec import NO_DEFAULT
 from ._options import RunOptions
 from ._result import RunFailed, RunResult
