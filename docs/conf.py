@@ -94,10 +94,10 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:class", "opentelemetry.trace.Tracer"),
     ("py:class", "Strategy"),
     ("py:class", "ExcTypes"),
-    ("py:class", "trio_dag._dag.DAGMeta"),
+    ("py:class", "trio_dag._dag_build.DAGMeta"),
     # what ``@trio_dag.node(...)`` returns, named by its overloads' signatures
-    ("py:class", "trio_dag._declare.NodeDecorator"),
-    ("py:class", "trio_dag._declare.MapNodeDecorator"),
+    ("py:class", "trio_dag._node.NodeDecorator"),
+    ("py:class", "trio_dag._node.MapNodeDecorator"),
 ]
 
 # -- doctest (sphinx-build -b doctest) --------------------------------------

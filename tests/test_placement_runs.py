@@ -27,7 +27,7 @@ import trio
 from test_placement import Boom, add, boom, flaky, half, pid_of, write_pid_and_hang
 
 import trio_dag as td
-from trio_dag._graph import ByName
+from trio_dag._adapters import ByName
 from trio_dag._placement import _guarded
 
 # ------------------------------------------------------------------ helpers

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 import trio_dag as td
-from trio_dag._result import MISSING
+from trio_dag._status import MISSING
 
 
 class Pipe(td.DAG):

@@ -16,7 +16,7 @@ import pytest
 
 import trio_dag as td
 from trio_dag._serialize import data_version
-from trio_dag._store import SCHEMA_VERSION
+from trio_dag._store_file import SCHEMA_VERSION
 
 
 def _mode(p: Path | str) -> int:

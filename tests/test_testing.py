@@ -11,8 +11,9 @@ import trio
 
 import trio_dag as td
 from trio_dag import testing as tdt
-from trio_dag._dag import DAGMeta
-from trio_dag._graph import Graph, NodeSpec
+from trio_dag._dag_build import DAGMeta
+from trio_dag._graph import Graph
+from trio_dag._nodespec import NodeSpec
 
 
 class Report(td.DAG):

@@ -19,7 +19,7 @@ from ._cli_output import EventLines
 from ._cli_run import EXIT_INTERRUPTED, execute
 from ._demo import SalesReport
 from ._exceptions import DAGError
-from ._graph import NO_DEFAULT
+from ._nodespec import NO_DEFAULT
 from ._result import RunResult
 from .interop import wfformat
 
@@ -43,19 +43,23 @@ _MAX = click.option(
     metavar="N",
     help="Run at most N node bodies at once.",
 )
-_TRACE = click.option(
+
+
+def _output_file(flag: str, metavar: str, text: str) -> Callable[[_F], _F]:
+    """An option naming a file the run writes (created or replaced)."""
+    path = click.Path(dir_okay=False, writable=True)
+    return click.option(flag, type=path, default=None, metavar=metavar, help=text)
+
+
+_TRACE = _output_file(
     "--trace",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
-    metavar="FILE.json",
-    help="Write a Chrome/Perfetto trace of the run (open it in ui.perfetto.dev).",
+    "FILE.json",
+    "Write a Chrome/Perfetto trace of the run (open it in ui.perfetto.dev).",
 )
-_TIMELINE = click.option(
+_TIMELINE = _output_file(
     "--timeline",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
-    metavar="FILE.svg",
-    help="Write an SVG Gantt chart of the run: a lane per concurrent slot, one bar per attempt.",
+    "FILE.svg",
+    "Write an SVG Gantt chart of the run: a lane per concurrent slot, one bar per attempt.",
 )
 _JSON = click.option(
     "--json",
@@ -207,7 +211,7 @@ def validate(target: str) -> int:
     help="Multiply every task's recorded runtime by this (0: measure the engine alone).",
 )
 @_run_options
-def replay(
+def replay(  # the _run_options parameters as in run(): click passes each by name, typed
     workflow: str,
     virtual: bool,
     speed: float,

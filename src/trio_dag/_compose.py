@@ -6,7 +6,7 @@ renamed (inner nodes prefixed, inner inputs replaced by the outer names wired
 to them, unwired inputs with a default bound as constants), so the outer
 DAG compiles one flat :class:`~trio_dag.Graph`: one scheduler, one
 supervisor, nothing added per node at run time. ``td.resource(factory)``
-becomes a :class:`~trio_dag._graph.ResourceSpec` whose factory parameters
+becomes a :class:`~trio_dag._nodespec.ResourceSpec` whose factory parameters
 are resolved to inputs here, once.
 """
 
@@ -27,7 +27,8 @@ from ._exceptions import (
     UnknownDependencyError,
     option_error,
 )
-from ._graph import NO_DEFAULT, NodeSpec, ResourceSpec
+from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
+from ._validate import did_you_mean
 
 __all__ = ["Expansion", "check_wiring", "expand_include", "resource_spec"]
 
@@ -159,8 +160,7 @@ def expand_include(dag: str, attr: str, inc: Include, outer: Collection[str]) ->
     for k in wiring:
         if k not in defaults and k not in inner_res:
             choices = [*defaults, *inner.resources]
-            close = difflib.get_close_matches(k, choices, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(k, choices)
             raise DAGDefinitionError(
                 f"{where}: inputs= wires {k!r}, which is not an input (nor a resource) of "
                 f"DAG {inner.name!r} (it declares: {', '.join(choices) or 'none'}){hint}",

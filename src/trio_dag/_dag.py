@@ -1,11 +1,13 @@
-"""The facade: the ``DAG`` base class and its metaclass.
+"""The facade: the ``DAG`` base class.
 
-A DAG class is declared with the markers of ``_declare.py``; ``DAGMeta``
-turns its body into specs (``_specs.py``) and compiles them into a frozen
+A DAG class is declared with the markers of ``_declare.py``; its metaclass
+(``DAGMeta``, in ``_dag_build.py``) turns the body into a frozen
 :class:`~trio_dag.Graph` when the ``class`` statement runs. The class then
-offers the ways to run it (``run``, ``run_sync``, ``resume``, ``stream``),
-each of which builds one :class:`~trio_dag._options.RunOptions` and hands it
-to the runtime.
+offers the ways to run it (``run``, ``run_sync``, ``resume``, ``start``,
+``stream``), each of which builds one :class:`~trio_dag._options.RunOptions`
+and hands it to the runtime, and the ways to make more DAGs of it
+(``from_nodes``, ``extend``, ``as_node``), which delegate to ``_dag_build.py``
+and ``_subrun.py``.
 """
 
 from __future__ import annotations
@@ -18,176 +20,25 @@ from typing import Any, ClassVar, Literal, Self
 
 import trio
 
-from ._compose import Expansion, check_wiring, expand_include, resource_spec
-from ._declare import Include, Input, Node, NodeFunction, Resource
-from ._exceptions import DAGDefinitionError, DuplicateNodeError, InvalidNodeError
-from ._graph import NO_DEFAULT, Graph
+from ._dag_build import DAGMeta, dag_extended, dag_from_nodes
+from ._declare import Input
+from ._graph import Graph
 from ._handle import RunHandle, start_run
 from ._instrument import Instrument
+from ._node import Node, NodeFunction
 from ._options import RunOptions
 from ._placement import Placement
 from ._result import RunResult
 from ._retry import RetryPolicy
 from ._run import execute
-from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._store import SQLiteStore
 from ._strategies import Strategy
 from ._stream import StreamResults, open_stream, open_stream_holding
 from ._subrun import opaque_node
 from ._supervise import Supervisor
-from ._typecheck import check_types
 from ._validate import reject
 
 __all__ = ["DAG", "DAGMeta"]
-
-
-class _Namespace(dict[str, Any]):
-    """Class-body namespace that refuses to redefine a node or input silently."""
-
-    def __init__(self, dag: str) -> None:
-        super().__init__()
-        self.dag = dag
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        old = self.get(key)
-        if isinstance(old, _MEMBERS):
-            # also a node redefined without @node: it would vanish without a word
-            then = "" if isinstance(value, _MEMBERS) else f" (then as {value!r})"
-            raise DuplicateNodeError(
-                f"DAG {self.dag!r} defines {key!r} twice{then}; "
-                f"node and input names must be unique",
-                dag=self.dag,
-                node=key,
-            )
-        super().__setitem__(key, value)
-
-
-_MEMBERS = (NodeFunction, Input, Include, Resource)
-
-
-class DAGMeta(type):
-    """Metaclass of :class:`DAG`: validates and compiles the class body."""
-
-    @classmethod
-    def __prepare__(mcs, name: str, bases: tuple[type, ...], /, **kw: Any) -> _Namespace:
-        return _Namespace(name)
-
-    def __new__(
-        mcs,
-        name: str,
-        bases: tuple[type, ...],
-        ns: dict[str, Any],
-        /,
-        *,
-        compiled: Graph | None = None,
-        **kw: Any,
-    ) -> Any:
-        cls = super().__new__(mcs, name, bases, dict(ns), **kw)
-        if compiled is not None:  # from_nodes(): the graph is compiled already
-            cls.graph = compiled  # type: ignore[attr-defined]
-            cls._dsl_nodes = None  # type: ignore[attr-defined]  # marks it: see below
-            compiled._owner = (cls.__module__, cls.__qualname__)
-            return cls
-        nodes: dict[str, NodeFunction[Any, Any]] = {}
-        inputs: dict[str, Input] = {}
-        includes: dict[str, Include] = {}
-        resources: dict[str, Resource] = {}
-        members: list[dict[str, Any]] = [nodes, inputs, includes, resources]
-        for base in reversed(cls.__mro__[1:]):
-            if getattr(base, "_dsl_nodes", {}) is None:
-                raise DAGDefinitionError(
-                    f"DAG {name!r} subclasses {base.__name__!r}, which was built by "
-                    f"DAG.from_nodes() or extend(); its nodes are not class attributes, so "
-                    f"a class body cannot extend them: add nodes with "
-                    f"{base.__name__}.extend(name, nodes) instead",
-                    dag=name,
-                )
-            nodes.update(getattr(base, "_dsl_nodes", {}))
-            inputs.update(getattr(base, "_dsl_inputs", {}))
-            includes.update(getattr(base, "_dsl_includes", {}))
-            resources.update(getattr(base, "_dsl_resources", {}))
-        seen: dict[int, str] = {id(v): k for k, v in nodes.items()}
-        for key, value in ns.items():
-            if isinstance(value, NodeFunction):
-                if id(value) in seen and seen[id(value)] != key:
-                    raise DuplicateNodeError(
-                        f"DAG {name!r} registers the same node function under two names, "
-                        f"{seen[id(value)]!r} and {key!r}; define each node once",
-                        dag=name,
-                        node=key,
-                    )
-                seen[id(value)] = key
-                check_name(name, key, "node", identifier=True, reserved=RESERVED)
-                _own(members, nodes, key, value)
-            elif isinstance(value, Input):
-                check_name(name, key, "input", identifier=True, reserved=RESERVED)
-                _own(members, inputs, key, value)
-            elif isinstance(value, Include):
-                check_name(name, key, "inclusion", identifier=True, reserved=RESERVED)
-                _own(members, includes, key, value)
-            elif isinstance(value, Resource):
-                check_name(name, key, "resource", identifier=True, reserved=RESERVED)
-                _own(members, resources, key, value)
-        sup = ns.get("supervisor", getattr(cls, "supervisor", None))
-        if not isinstance(sup, Supervisor):
-            raise DAGDefinitionError(
-                f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {sup!r}", dag=name
-            )
-        known = set(nodes) | set(inputs) | set(resources)
-        specs = [spec_from_function(name, k, v, known) for k, v in nodes.items()]
-        res_specs = [resource_spec(name, k, v, inputs, nodes) for k, v in resources.items()]
-        if includes:
-            _include(name, specs, res_specs, nodes, inputs, resources, includes)
-        cls._dsl_nodes = nodes  # type: ignore[attr-defined]
-        cls._dsl_inputs = inputs  # type: ignore[attr-defined]
-        cls._dsl_includes = includes  # type: ignore[attr-defined]
-        cls._dsl_resources = resources  # type: ignore[attr-defined]
-        graph = Graph(name, specs, {k: v.default for k, v in inputs.items()}, res_specs)
-        check_types(name, graph._specs)
-        graph._owner = (cls.__module__, cls.__qualname__)  # results pickle by this reference
-        cls.graph = graph  # type: ignore[attr-defined]
-        return cls
-
-    def __init__(
-        cls, name: str, bases: tuple[type, ...], ns: dict[str, Any], /, **kw: Any
-    ) -> None:
-        kw.pop("compiled", None)
-        super().__init__(name, bases, ns, **kw)
-
-
-def _own(members: list[dict[str, Any]], kind: dict[str, Any], key: str, value: Any) -> None:
-    """A class-body member ``key`` replaces whatever a base declared under that name
-    (keeping its place when it is of the same kind)."""
-    for m in members:
-        if m is not kind:
-            m.pop(key, None)
-    kind[key] = value
-
-
-def _include(
-    dag: str,
-    specs: list[Any],
-    res_specs: list[Any],
-    nodes: dict[str, NodeFunction[Any, Any]],
-    inputs: dict[str, Input],
-    resources: dict[str, Resource],
-    includes: dict[str, Include],
-) -> None:
-    """Append the inclusions' nodes and resources to ``specs`` and ``res_specs``."""
-    taken = {k: "node" for k in nodes} | {k: "input" for k in inputs}
-    taken |= {k: "resource" for k in resources}
-    expansions: list[Expansion] = [
-        expand_include(dag, attr, inc, taken) for attr, inc in includes.items()
-    ]
-    values = set(nodes) | set(inputs)
-    res_names = set(resources)
-    for ex in expansions:
-        values.update(s.name for s in ex.specs)
-        res_names.update(r.name for r in ex.resources)
-    check_wiring(dag, expansions, values, res_names, taken)
-    for ex in expansions:
-        specs.extend(ex.specs)
-        res_specs.extend(ex.resources)
 
 
 class DAG(metaclass=DAGMeta):
@@ -247,36 +98,10 @@ class DAG(metaclass=DAGMeta):
         Raises:
             DAGDefinitionError: (a subclass of it) the graph is invalid.
         """
-        if not isinstance(name, str) or not name:
-            raise InvalidNodeError(
-                f"from_nodes(): the DAG name must be a non-empty string, got {name!r}",
-                dag=str(name),
-            )
-        declared = _declared_inputs(name, inputs)
-        if supervisor is not None and not isinstance(supervisor, Supervisor):
-            raise DAGDefinitionError(
-                f"DAG {name!r}: supervisor must be a trio_dag.Supervisor, got {supervisor!r}",
-                dag=name,
-            )
-        res_specs = []
-        for k, v in (resources or {}).items():
-            if not isinstance(v, Resource):
-                raise DAGDefinitionError(
-                    f"DAG {name!r}: resource {k!r} must be declared with trio_dag.resource(), "
-                    f"got {v!r}",
-                    dag=name,
-                )
-            check_name(name, k, "resource", identifier=False, reserved=RESERVED)
-            res_specs.append(resource_spec(name, k, v, declared))
-        graph = Graph(name, specs_from_nodes(name, nodes, RESERVED), declared, res_specs)
-        check_types(name, graph._specs)
         # Like namedtuple and Enum's functional API: the class belongs to the caller's
         # module, so `Name = DAG.from_nodes("Name", ...)` at module level pickles.
         module = sys._getframe(1).f_globals.get("__name__", "__main__")
-        ns: dict[str, Any] = {"__qualname__": name, "__module__": module}
-        if supervisor is not None:
-            ns["supervisor"] = supervisor
-        return DAGMeta(name, (DAG,), ns, compiled=graph)  # type: ignore[return-value]
+        return dag_from_nodes(DAG, module, name, nodes, inputs, supervisor, resources)
 
     @classmethod
     def extend(
@@ -306,27 +131,8 @@ class DAG(metaclass=DAGMeta):
         Raises:
             DAGDefinitionError: (a subclass of it) the extended graph is invalid.
         """
-        if not isinstance(name, str) or not name:
-            raise InvalidNodeError(
-                f"{cls.__name__}.extend(): the DAG name must be a non-empty string, got {name!r}",
-                dag=str(name),
-            )
-        base = cls.graph
-        declared = dict(zip(base.inputs, base._defaults, strict=True))
-        for k, v in _declared_inputs(name, inputs).items():
-            if k in declared:
-                raise DuplicateNodeError(
-                    f"DAG {name!r}: input {k!r} is declared by {cls.__name__!r} already",
-                    dag=name,
-                    node=k,
-                )
-            declared[k] = v
-        specs = [*base._specs, *specs_from_nodes(name, nodes, RESERVED)]
-        graph = Graph(name, specs, declared, base._resources)
-        check_types(name, graph._specs)
         module = sys._getframe(1).f_globals.get("__name__", "__main__")  # as from_nodes
-        ns: dict[str, Any] = {"__qualname__": name, "__doc__": cls.__doc__, "__module__": module}
-        return DAGMeta(name, (cls,), ns, compiled=graph)  # type: ignore[return-value]
+        return dag_extended(cls, module, name, nodes, inputs)
 
     @classmethod
     async def run(
@@ -646,6 +452,7 @@ class DAG(metaclass=DAGMeta):
                 are missing or unknown; the next iteration goes on (``"continue"``).
         """
         graph = cls.graph
+        # the keyword forwarding of run() on purpose (see there): typed signature, one check
         options = RunOptions.build(
             f"DAG {graph.name!r}: stream",
             cls.supervisor,
@@ -668,30 +475,3 @@ class DAG(metaclass=DAGMeta):
             ordered=ordered,
             on_item_failure=on_item_failure,
         )
-
-
-def _declared_inputs(name: str, inputs: Iterable[str] | Mapping[str, Input]) -> dict[str, Any]:
-    """Input names (all required) or declarations, checked: name -> default."""
-    declared: dict[str, Any] = {}
-    if isinstance(inputs, Mapping):
-        for k, v in inputs.items():
-            if not isinstance(v, Input):
-                raise DAGDefinitionError(
-                    f"DAG {name!r}: input {k!r} must be declared with trio_dag.input(), got {v!r}",
-                    dag=name,
-                )
-            declared[check_name(name, k, "input", identifier=False, reserved=RESERVED)] = v.default
-        return declared
-    if isinstance(inputs, str):
-        inputs = (inputs,)
-    for k in inputs:
-        check_name(name, k, "input", identifier=False, reserved=RESERVED)
-        if k in declared:
-            raise DuplicateNodeError(f"DAG {name!r} declares input {k!r} twice", dag=name, node=k)
-        declared[k] = NO_DEFAULT
-    return declared
-
-
-RESERVED = frozenset(n for n in dir(DAG) if not n.startswith("__")) | {"graph"}
-"""Names a node or input may not take: they would shadow the DAG's own API
-(public names, and private ones such as ``_dsl_nodes`` that the class uses)."""

@@ -1,111 +1,29 @@
 """Compilation: validated node specs -> one frozen, integer-indexed :class:`Graph`.
 
+The specs are the records of ``_nodespec.py``; a node's call adapter comes
+from ``_adapters.py`` and the Mermaid/DOT text from ``_export.py``.
+
 Every algorithm here is O(V + E) and iterative, so a 10,000-deep chain or a
 100,000-node generated graph compiles without recursion.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import inspect
-import keyword
 import pickle
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, final
 
-from ._exceptions import (
-    CycleError,
-    DAGDefinitionError,
-    DuplicateNodeError,
-    InputError,
-    InvalidNodeError,
-    UnknownDependencyError,
-    option_error,
-)
-from ._validate import reject
+from ._adapters import by_name, positional
+from ._exceptions import CycleError, InputError, option_error
+from ._export import to_dot, to_mermaid
+from ._nodespec import NO_DEFAULT, NodeSpec, ResourceSpec
+from ._resolve import node_index, resource_index, resource_inputs, unknown, unknown_after
+from ._validate import did_you_mean, reject
 
-if TYPE_CHECKING:
-    from ._placement import Placement
-    from ._retry import RetryPolicy
-
-__all__ = ["Graph", "NodeSpec", "ResourceSpec"]
-
-
-class _NoDefault:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<required>"
-
-
-NO_DEFAULT: Final[Any] = _NoDefault()
-"""Marks a declared input without a default (a required input)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """One node as the front doors hand it to the compiler (internal).
-
-    Attributes:
-        name: the node's name.
-        fn: the async callable.
-        deps: dependency names, in the order the arguments are built.
-        kwnames: parameter names to pass the deps as keywords, or ``None`` to
-            pass them positionally in ``deps`` order.
-        via: for error messages, how each dependency was declared.
-        retry: the node's retry policy, if any.
-        timeout: seconds per attempt, if any.
-        map_over: index into ``deps`` of the dependency to map over, if any.
-        after: names of the nodes it runs after without reading them
-            (order-only dependencies).
-        collect: for a map node, whether failed elements are collected
-            (``on_element_failure="collect"``) instead of failing the node.
-        cache: whether a run with a store caches the node's value by key.
-        version: the node's explicit code version, if any.
-        run_in: the placement of a ``def`` node's body, or its name, if any.
-        limiter: the name of the capacity limit the node's attempts hold, if any.
-        chunk_size: elements per placed call of a map node, if any.
-        takes_slot: whether an attempt takes a ``max_concurrency`` slot; false
-            for a node that runs a whole DAG (``DAG.as_node``), whose inner
-            nodes take slots themselves.
-    """
-
-    name: str
-    fn: Callable[..., Any]
-    deps: tuple[str, ...]
-    kwnames: tuple[str, ...] | None = None
-    via: tuple[str, ...] | None = None
-    retry: RetryPolicy | None = None
-    timeout: float | None = None
-    map_over: int | None = None
-    after: tuple[str, ...] = ()
-    collect: bool = False
-    cache: bool = False
-    version: str | None = None
-    run_in: Placement | str | None = None
-    limiter: str | None = None
-    chunk_size: int | None = None
-    takes_slot: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceSpec:
-    """One resource as the front doors hand it to the compiler (internal).
-
-    Attributes:
-        name: the resource's name; nodes name it as a parameter.
-        factory: called with the input values named by ``deps``, as the
-            keyword arguments ``kwnames``; returns an async context manager.
-        deps: names of the inputs the factory reads.
-        kwnames: the factory's parameter names for ``deps``, in order.
-    """
-
-    name: str
-    factory: Callable[..., Any]
-    deps: tuple[str, ...] = ()
-    kwnames: tuple[str, ...] = ()
+# The compiler's input records are defined in _nodespec; re-exported for the
+# modules that build them.
+__all__ = ["NO_DEFAULT", "Graph", "NodeSpec", "ResourceSpec"]
 
 
 @final
@@ -183,25 +101,10 @@ class Graph:
     ) -> None:
         inputs = inputs or {}
         n = len(specs)
-        index: dict[str, int] = {}
-        for i, spec in enumerate(specs):
-            if spec.name in index:
-                raise DuplicateNodeError(
-                    f"DAG {name!r} defines node {spec.name!r} twice; node names must be unique",
-                    dag=name,
-                    node=spec.name,
-                )
-            if spec.name in inputs:
-                raise DuplicateNodeError(
-                    f"node {spec.name!r} of DAG {name!r} has the name of a declared input; "
-                    f"rename the node or the input",
-                    dag=name,
-                    node=spec.name,
-                )
-            index[spec.name] = i
+        index = node_index(name, specs, inputs)
         input_slot = {inp: n + k for k, inp in enumerate(inputs)}
-        res_index = _resource_index(name, resources, index, inputs)
-        res_inputs = tuple(_resource_inputs(name, r, index, inputs) for r in resources)
+        res_index = resource_index(name, resources, index, inputs)
+        res_inputs = tuple(resource_inputs(name, r, index, inputs) for r in resources)
         needs: list[tuple[tuple[int, int], ...] | None] = [None] * n
 
         slot_deps: list[tuple[int, ...]] = []
@@ -217,7 +120,7 @@ class Graph:
                     if s is None:
                         r = res_index.get(dep)
                         if r is None:
-                            raise _unknown(name, spec, k, dep, [*index, *inputs, *res_index])
+                            raise unknown(name, spec, k, dep, [*index, *inputs, *res_index])
                         needs[i] = (*(needs[i] or ()), (k, r))
                         if spec.map_over == k:
                             raise option_error(
@@ -238,7 +141,7 @@ class Graph:
             for dep in spec.after:  # order-only: waited for, never read
                 j = index.get(dep)
                 if j is None:
-                    raise _unknown_after(name, spec, dep, index, input_slot)
+                    raise unknown_after(name, spec, dep, index, input_slot)
                 nd.append(j)
                 dependents[j].append(i)
             slot_deps.append(tuple(slots))
@@ -269,7 +172,7 @@ class Graph:
         self._order_ix = tuple(i for b in buckets for i in b)
         # what the runtime reads per node, as flat tuples
         self._fns = tuple(
-            _positional(s.fn, s.kwnames) if s.run_in is None else _by_name(s.fn, s.kwnames)
+            positional(s.fn, s.kwnames) if s.run_in is None else by_name(s.fn, s.kwnames)
             for s in specs
         )
         self._policies = tuple(s.retry for s in specs)
@@ -345,9 +248,8 @@ class Graph:
         try:
             return self._index[name]
         except KeyError:
-            hint = difflib.get_close_matches(str(name), self.nodes, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise KeyError(f"DAG {self.name!r} has no node {name!r}{extra}") from None
+            hint = did_you_mean(name, self.nodes)
+            raise KeyError(f"DAG {self.name!r} has no node {name!r}{hint}") from None
 
     def bind_inputs(self, inputs: Mapping[str, Any] | None) -> list[Any]:
         """The run's input values in declaration order, defaults filled in (internal).
@@ -422,17 +324,7 @@ class Graph:
         ``<``, ``>``, backslashes, newlines and other control characters) are
         written as Mermaid entity codes, ``#quot;`` or ``#<decimal>;``.
         """
-        ids = {name: f"n{i}" for i, name in enumerate(self.nodes)}
-        ids.update({inp: f"i{k}" for k, inp in enumerate(self.inputs)})
-        ids.update({res: f"r{k}" for k, res in enumerate(self.resources)})
-        lines = ["flowchart TD"]
-        lines += [f'    {ids[inp]}(["{_esc_mermaid(inp)}"])' for inp in self.inputs]
-        lines += [f'    {ids[res]}{{{{"{_esc_mermaid(res)}"}}}}' for res in self.resources]
-        lines += [f'    {ids[name]}["{_esc_mermaid(name)}"]' for name in self.nodes]
-        for spec in self._specs:
-            lines += [f"    {ids[dep]} --> {ids[spec.name]}" for dep in spec.deps]
-            lines += [f"    {ids[dep]} -.-> {ids[spec.name]}" for dep in spec.after]
-        return "\n".join(lines) + "\n"
+        return to_mermaid(self.inputs, self.resources, self.nodes, self._specs)
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT; edges point from a dependency to its dependent.
@@ -443,18 +335,7 @@ class Graph:
         backslash, a newline is written ``\\n`` (a line break in the label), other
         control characters and ``&`` as HTML entities (``&#11;``, ``&amp;``).
         """
-        lines = [f"digraph {_esc_dot(self.name)} {{", "    rankdir=TB;"]
-        lines += [f"    {_esc_dot(inp)} [shape=ellipse];" for inp in self.inputs]
-        lines += [f"    {_esc_dot(res)} [shape=hexagon];" for res in self.resources]
-        lines += [f"    {_esc_dot(name)} [shape=box];" for name in self.nodes]
-        for spec in self._specs:
-            lines += [f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)};" for dep in spec.deps]
-            lines += [
-                f"    {_esc_dot(dep)} -> {_esc_dot(spec.name)} [style=dashed];"
-                for dep in spec.after
-            ]
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return to_dot(self.name, self.inputs, self.resources, self.nodes, self._specs)
 
 
 def _find_graph(module: str, qualname: str) -> Graph | None:
@@ -478,176 +359,6 @@ def _load_graph(module: str, qualname: str) -> Graph:
             f"in this process; import the module that defines it"
         )
     return graph
-
-
-def _positional(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:
-    """``fn`` itself, or an adapter taking the deps positionally and passing them by name.
-
-    The adapter is compiled for the names (``lambda _0, _1: fn(a=_0, b=_1)``),
-    about three times as fast per call as building a dict; names that cannot
-    be spelt as keywords (``deps={"not an id": ...}`` into ``**kwargs``) fall
-    back to the dict.
-    """
-    if kwnames is None:
-        return fn
-    if all(k.isidentifier() and not keyword.iskeyword(k) for k in kwnames):
-        params = ", ".join(f"_{k}" for k in range(len(kwnames)))
-        call = ", ".join(f"{name}=_{k}" for k, name in enumerate(kwnames))
-        try:
-            adapter: Callable[..., Any] = eval(f"lambda {params}: fn({call})", {"fn": fn})
-        except SyntaxError:  # pragma: no cover - e.g. __debug__
-            pass
-        else:
-            return adapter
-    return lambda *args: fn(**dict(zip(kwnames, args, strict=True)))
-
-
-def _by_name(fn: Callable[..., Any], kwnames: tuple[str, ...] | None) -> Callable[..., Any]:
-    """As :func:`_positional`, for a placed node: the adapter pickles (by reference to ``fn``)."""
-    return fn if kwnames is None else ByName(fn, kwnames)
-
-
-@final
-class ByName:
-    """Call ``fn`` with positional arguments passed as the keywords ``kwnames`` (internal).
-
-    A placed node's adapter: unlike a lambda it pickles, as ``fn`` (by
-    reference where ``fn`` can be) and the names. Its signature lists the
-    names as positional parameters, so a :class:`~trio_dag.SerializationError`
-    names an argument by its parameter.
-    """
-
-    __slots__ = ("fn", "kwnames")
-
-    def __init__(self, fn: Callable[..., Any], kwnames: tuple[str, ...]) -> None:
-        self.fn = fn
-        self.kwnames = kwnames
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(**dict(zip(self.kwnames, args, strict=True)))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ByName, (self.fn, self.kwnames))
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        p = inspect.Parameter
-        return inspect.Signature([p(k, p.POSITIONAL_OR_KEYWORD) for k in self.kwnames])
-
-    def __repr__(self) -> str:
-        return f"ByName({self.fn!r}, {self.kwnames!r})"
-
-
-# Characters Python's str.splitlines() breaks a line at, besides the C0 controls.
-_LINE_BREAKS = "\x85\u2028\u2029"
-_CONTROLS = [chr(c) for c in (*range(0x20), 0x7F)] + list(_LINE_BREAKS)
-
-# Mermaid decodes ``#quot;`` and ``#<decimal>;`` in a label. Escaped: the escape
-# character ``#``; what ends or confuses a quoted label or its markdown form
-# (``"`` ``[`` ``]`` ``|`` ``<`` ``>`` `````` ``\``); ``&``, as labels are HTML;
-# and every control or line-break character, so one node stays on one line.
-_MERMAID = str.maketrans(
-    {c: f"#{ord(c)};" for c in ["#", "&", "\\", "[", "]", "|", "<", ">", "`", *_CONTROLS]}
-    | {'"': "#quot;"}
-)
-# In a DOT quoted string only ``"`` needs a backslash; labels then read ``\\`` as
-# ``\``, ``\n``/``\r`` as line breaks and HTML entities such as ``&#11;``.
-_DOT = str.maketrans(
-    {c: f"&#{ord(c)};" for c in _CONTROLS}
-    | {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "&": "&amp;"}
-)
-
-
-def _esc_mermaid(s: str) -> str:
-    return s.translate(_MERMAID)
-
-
-def _esc_dot(s: str) -> str:
-    return '"' + s.translate(_DOT) + '"'
-
-
-def _resource_index(
-    dag: str,
-    resources: Sequence[ResourceSpec],
-    index: Mapping[str, int],
-    inputs: Mapping[str, Any],
-) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r, res in enumerate(resources):
-        if res.name in index or res.name in inputs or res.name in out:
-            what = (
-                "a node"
-                if res.name in index
-                else "an input"
-                if res.name in inputs
-                else "another resource"
-            )
-            raise DuplicateNodeError(
-                f"resource {res.name!r} of DAG {dag!r} has the name of {what}; "
-                f"node, input and resource names must be unique",
-                dag=dag,
-                node=res.name,
-            )
-        out[res.name] = r
-    return out
-
-
-def _resource_inputs(
-    dag: str, res: ResourceSpec, index: Mapping[str, int], inputs: Mapping[str, Any]
-) -> tuple[int, ...]:
-    """Positions, among the run's input values, of the inputs resource ``res`` reads."""
-    order = {inp: k for k, inp in enumerate(inputs)}
-    out = []
-    for dep in res.deps:
-        k = order.get(dep)
-        if k is None:
-            if dep in index:
-                raise UnknownDependencyError(
-                    dag,
-                    res.name,
-                    dep,
-                    None,
-                    what="resource",
-                    known="a node: a resource is entered before nodes run, so its "
-                    "factory may read inputs only",
-                )
-            close = difflib.get_close_matches(dep, list(inputs), n=1)
-            raise UnknownDependencyError(
-                dag,
-                res.name,
-                dep,
-                close[0] if close else None,
-                what="resource",
-                known="not a declared input (a resource's factory may read inputs only)",
-            )
-        out.append(k)
-    return tuple(out)
-
-
-def _unknown(
-    dag: str, spec: NodeSpec, k: int, dep: str, known: list[str]
-) -> UnknownDependencyError:
-    # never suggest the node itself: that would be a self-loop
-    close = difflib.get_close_matches(dep, [x for x in known if x != spec.name], n=1)
-    via = spec.via[k] if spec.via else ""
-    return UnknownDependencyError(dag, spec.name, dep, close[0] if close else None, via=via)
-
-
-def _unknown_after(
-    dag: str, spec: NodeSpec, dep: str, index: Mapping[str, int], inputs: Mapping[str, int]
-) -> DAGDefinitionError:
-    if dep in inputs:
-        return InvalidNodeError(
-            f"node {spec.name!r} of DAG {dag!r} lists input {dep!r} in after=; after= "
-            f"names nodes to wait for, and an input is there before any node starts: "
-            f"remove it (or read it as a dependency)",
-            dag=dag,
-            node=spec.name,
-        )
-    close = difflib.get_close_matches(dep, [x for x in index if x != spec.name], n=1)
-    return UnknownDependencyError(
-        dag, spec.name, dep, close[0] if close else None, via=" (in after=)", known="not a node"
-    )
 
 
 def _levels_or_cycle(

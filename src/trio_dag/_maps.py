@@ -3,7 +3,7 @@
 A failed element fails the node (``on_element_failure="fail"``: the elements
 in flight are cancelled) or is collected (``"collect"``: the others go on and
 the node's value is the list of the successes). Unless every element
-completed, the elements' outcomes are kept (:class:`~trio_dag._result.MapElements`)
+completed, the elements' outcomes are kept (:class:`~trio_dag._status.MapElements`)
 in the run's result: a failed or cancelled map node resumes from them,
 running only the elements that have no value.
 """
@@ -18,7 +18,7 @@ from typing import Any, cast
 import trio
 
 from ._exceptions import MapError
-from ._result import MISSING, MapElements
+from ._status import MISSING, MapElements
 from ._supervision import Supervision
 
 __all__ = ["MapPool"]

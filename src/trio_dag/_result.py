@@ -1,5 +1,8 @@
 """Run results: a read-only mapping of node values, with per-node detail.
 
+The statuses a result reports are defined in ``_status.py``, the text of its
+report in ``_report.py``; both sit below this module.
+
 :class:`RunFailed` lives here, beside the :class:`RunResult` it carries: it is
 part of the ``DAGError`` tree drawn in ``_exceptions.py``, but the exceptions
 module stays free of any import, so no layer below the results reaches up.
@@ -7,21 +10,23 @@ module stays free of any import, so no layer below the results reaches up.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
 import outcome
-import trio
 
-from ._declare import MapNodeFunction, NodeFunction
 from ._exceptions import DAGError
+from ._node import MapNodeFunction, NodeFunction
+from ._report import WHY, render_report
+from ._status import MISSING, ElementError, MapElements, NodeStatus, RunStatus
 
 if TYPE_CHECKING:
     from ._graph import Graph
 
+# The statuses are defined in _status (below the report) and re-exported here,
+# beside the result that carries them, for the runtime and for older pickles.
 __all__ = [
+    "MISSING",
     "ElementError",
     "MapElements",
     "NodeStatus",
@@ -32,161 +37,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-@final
-class _Missing:
-    """The type of :data:`MISSING`: a node's value slot before the node completed."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-    def __reduce__(self) -> str:
-        return "MISSING"  # pickles by name: unpickles to the one MISSING
-
-
-MISSING: Final[Any] = _Missing()
-
-
-class NodeStatus(enum.StrEnum):
-    """What became of one node in a run.
-
-    >>> import trio_dag as td
-    >>> class Chain(td.DAG):
-    ...     @td.node
-    ...     async def a():
-    ...         raise ValueError("no")
-    ...
-    ...     @td.node
-    ...     async def b(a):
-    ...         return a
-    ...
-    ...     @td.node
-    ...     async def c():
-    ...         return "c"
-    >>> try:
-    ...     Chain.run_sync(on_failure="continue")
-    ... except td.RunFailed as exc:
-    ...     print(exc.result.status, [str(s) for s in exc.result.statuses.values()])
-    failed ['failed', 'skipped', 'completed']
-    >>> td.NodeStatus.SKIPPED == "skipped"
-    True
-
-    Attributes:
-        COMPLETED: It returned a value.
-        FAILED: It raised, and its retry policy (if any) gave up.
-        CANCELLED: It started but was cancelled (fail-fast, escalation, deadline).
-        SKIPPED: It never started because a dependency failed or was skipped.
-        NOT_STARTED: It never started because the run stopped first.
-        RESTORED: Its value was restored from a durable run's journal (same ``run_key``),
-            not run.
-        CACHED: Its value came from the store's cache (same code and inputs), not run.
-        RUNNING: It is running or waiting to retry (only in a snapshot of a run still going:
-            :meth:`RunHandle.result <trio_dag.RunHandle.result>`).
-    """
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-    NOT_STARTED = "not_started"
-    RESTORED = "restored"
-    CACHED = "cached"
-    RUNNING = "running"
-
-
-class RunStatus(enum.StrEnum):
-    """How a run ended: :attr:`RunResult.status <trio_dag.RunResult.status>`.
-
-    It is a ``str`` enum, so it compares equal to its value:
-
-    >>> import trio, trio_dag as td
-    >>> class Nap(td.DAG):
-    ...     @td.node
-    ...     async def nap():
-    ...         await trio.sleep(10)
-    >>> try:
-    ...     Nap.run_sync(deadline=0.01)
-    ... except td.RunFailed as exc:
-    ...     print(repr(exc.result.status), exc.result.status == "timed_out")
-    <RunStatus.TIMED_OUT: 'timed_out'> True
-
-    Attributes:
-        COMPLETED: Every node completed.
-        FAILED: At least one node failed.
-        HALTED: Restart intensity was exceeded and the supervisor escalated.
-        TIMED_OUT: The run's deadline passed.
-        CANCELLED: The run was cancelled from outside (a cancel scope around it, or
-            :meth:`RunHandle.cancel <trio_dag.RunHandle.cancel>`); trio's ``Cancelled`` went on,
-            and instruments got this partial result.
-        INTERRUPTED: ``KeyboardInterrupt`` or ``SystemExit`` stopped the run (see
-            :class:`~trio_dag.RunInterrupted`).
-        RUNNING: The run is still going: a snapshot taken by :meth:`RunHandle.result
-            <trio_dag.RunHandle.result>`.
-    """
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    HALTED = "halted"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-    RUNNING = "running"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class ElementError:
-    """One failed element of a map node: see :meth:`RunResult.element_errors`.
-
-    >>> import trio_dag as td
-    >>> class Parse(td.DAG):
-    ...     rows = td.input()
-    ...
-    ...     @td.node(map_over="rows", on_element_failure="collect")
-    ...     async def numbers(rows: str) -> int:
-    ...         return int(rows)
-    >>> result = Parse.run_sync({"rows": ["1", "x", "3"]})
-    >>> result["numbers"]
-    [1, 3]
-    >>> [(e.index, e.element, type(e.error).__name__) for e in result.element_errors("numbers")]
-    [(1, "'x'", 'ValueError')]
-
-    Attributes:
-        index: The element's position in the value mapped over, from 0.
-        element: A short ``repr`` of the element (at most 60 characters).
-        error: The exception of the element's last attempt.
-    """
-
-    index: int
-    element: str
-    error: BaseException
-
-    def __str__(self) -> str:
-        return f"element {self.index} ({self.element}): {_text(self.error)}"
-
-
-@final
-class MapElements:
-    """What became of each element of one map node (internal).
-
-    Kept for a map node that failed (so ``resume`` reruns only the elements
-    that have no value) or that collected failed elements.
-    """
-
-    __slots__ = ("errors", "items", "reprs", "values")
-
-    def __init__(self, items: list[Any], values: list[Any]) -> None:
-        self.items = items
-        self.values = values  # MISSING where the element has no value
-        self.errors: dict[int, BaseException] = {}
-        self.reprs: dict[int, str] = {}
-
-    def element_errors(self) -> tuple[ElementError, ...]:
-        r = self.reprs
-        return tuple(ElementError(k, r[k], e) for k, e in sorted(self.errors.items()))
 
 
 @final
@@ -288,7 +138,7 @@ class RunResult(Mapping[str, Any]):
                 raise KeyError(self.graph._ix(name))  # raises the helpful KeyError
         v = self._values[i]
         if v is MISSING:
-            raise KeyError(f"node {name!r} has no value: it {_WHY[self._node_statuses()[i]]}")
+            raise KeyError(f"node {name!r} has no value: it {WHY[self._node_statuses()[i]]}")
         return v
 
     def _handle(self, nf: NodeFunction[..., Any]) -> int:
@@ -449,121 +299,19 @@ class RunResult(Mapping[str, Any]):
 
     def report(self) -> str:
         """A readable account: what failed and why, what completed, what did not run."""
-        st = self._node_statuses()
-        names = self.graph.nodes
-        counts = {s: sum(1 for x in st if x is s) for s in NodeStatus}
-        head = ", ".join(f"{c} {s.value.replace('_', ' ')}" for s, c in counts.items() if c)
-        lines = [
-            f"run {self.run_id} of DAG {self.graph.name!r} {self.status.value}: "
-            f"{head or 'no nodes'}"
-        ]
-        for i, e in sorted(self._errors.items()):
-            calls = self._attempts.get(i)
-            n = 1 if calls is None else calls
-            state = self._elements.get(i)
-            if state is not None:
-                lines += _map_lines(names[i], state, n, failed=True)
-                continue
-            what = "attempt" if calls is None or self.graph._maps[i] is None else "element call"
-            lines.append(
-                f"  node {names[i]!r} failed after {n} {what}{'s' * (n != 1)}: {_chain(e)}"
-            )
-        for i, state in sorted(self._elements.items()):
-            if i not in self._errors and state.errors:
-                lines += _map_lines(names[i], state, self._attempts.get(i, 0), failed=False)
-        for i, e in sorted(self._last.items()):
-            if i not in self._errors:
-                lines.append(f"  node {names[i]!r} was cancelled; its last error: {_chain(e)}")
-        for s in (
-            NodeStatus.RUNNING,
-            NodeStatus.CANCELLED,
-            NodeStatus.SKIPPED,
-            NodeStatus.NOT_STARTED,
-        ):
-            these = [names[i] for i, x in enumerate(st) if x is s]
-            if these:
-                lines.append(f"  {s.value.replace('_', ' ')}: {_short(these)}")
-        kept = (NodeStatus.COMPLETED, NodeStatus.RESTORED, NodeStatus.CACHED)
-        done = [names[i] for i, x in enumerate(st) if x in kept]
-        if done and self.status is not RunStatus.COMPLETED:
-            lines.append(f"  completed (kept, resume() reuses them): {_short(done)}")
-        return "\n".join(lines)
-
-
-_WHY = {
-    NodeStatus.FAILED: "failed",
-    NodeStatus.CANCELLED: "was cancelled",
-    NodeStatus.RUNNING: "is still running",
-    NodeStatus.SKIPPED: "was skipped (a dependency failed)",
-    NodeStatus.NOT_STARTED: "never started (the run stopped first)",
-}
-
-
-def _map_lines(name: str, state: MapElements, calls: int, *, failed: bool) -> list[str]:
-    """The report's lines for a map node with failed elements."""
-    n = len(state.items)
-    bad = len(state.errors)
-    done = sum(1 for v in state.values if v is not MISSING)
-    counts = f"{bad} of {n} element{'s' * (n != 1)} failed, {done} completed"
-    if failed and n - bad - done:
-        counts += f", {n - bad - done} not run"
-    calls_text = f"{calls} element call{'s' * (calls != 1)} in all, retries included"
-    if failed:
-        head = f"  node {name!r} failed: {counts} ({calls_text}; resume() reruns only "
-        head += "the elements without a value):"
-    else:
-        head = f"  node {name!r} completed without its failed elements (collected): "
-        head += f"{counts} ({calls_text}):"
-    errs = state.element_errors()
-    lines = [head] + [f"    {x}" for x in errs[:_SHOWN]]
-    if len(errs) > _SHOWN:
-        lines.append(f"    ... ({len(errs) - _SHOWN} more: RunResult.element_errors({name!r}))")
-    return lines
-
-
-_SHOWN = 10
-"""Failed elements listed by a report (all are in RunResult.element_errors)."""
-
-
-def _text(e: BaseException) -> str:
-    return f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__
-
-
-def _leaf_texts(group: BaseExceptionGroup[BaseException], limit: int = 5) -> list[str]:
-    """``Type: message`` of the first ``limit`` exceptions inside ``group``, however nested."""
-    out: list[str] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, BaseExceptionGroup):
-            stack.extend(reversed(e.exceptions))
-        elif len(out) == limit:
-            out.append("...")
-            break
-        else:
-            out.append(f"{type(e).__qualname__}: {e}" if str(e) else type(e).__qualname__)
-    return out
-
-
-def _short(names: list[str], limit: int = 10) -> str:
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def _chain(e: BaseException) -> str:
-    parts: list[str] = []
-    seen: set[int] = set()
-    cur: BaseException | None = e
-    while cur is not None and id(cur) not in seen:
-        if parts and isinstance(cur, trio.Cancelled):  # how a timeout works, not a cause
-            break
-        seen.add(id(cur))
-        part = f"{type(cur).__qualname__}: {cur}" if str(cur) else type(cur).__qualname__
-        if isinstance(cur, BaseExceptionGroup):  # name what is inside, not only the group
-            part += " [" + "; ".join(_leaf_texts(cur)) + "]"
-        parts.append(part)
-        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
-    return " <- caused by ".join(parts)
+        g = self.graph
+        return render_report(
+            dag=g.name,
+            run_id=self.run_id,
+            status=self.status,
+            names=g.nodes,
+            maps=g._maps,
+            statuses=self._node_statuses(),
+            errors=self._errors,
+            attempts=self._attempts,
+            elements=self._elements,
+            last=self._last,
+        )
 
 
 class RunFailed(DAGError):

@@ -9,18 +9,18 @@ graph compiler, before a DAG class exists.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._declare import Get, Node, NodeFunction
+from ._declare import Get
 from ._exceptions import InvalidNodeError, option_error
-from ._graph import NodeSpec
+from ._node import Node, NodeFunction
+from ._nodespec import NodeSpec
 from ._placement import check_run_in
 from ._retry import RetryPolicy
-from ._validate import check_bool, check_choice, check_int, check_number, reject
+from ._validate import check_bool, check_choice, check_int, check_number, did_you_mean, reject
 
 __all__ = ["check_name", "spec_from_function", "specs_from_nodes"]
 
@@ -64,6 +64,7 @@ def _is_async(fn: object) -> bool:
 
 def _check_callable(dag: str, name: str, fn: object, placed: bool) -> None:
     """An unplaced node must be async; a placed one (``run_in=``) must be sync."""
+    # alike raises on purpose: one per way a callable is wrong, each saying what would be right
     what = "a plain function ('def')" if placed else "an async function"
     if not callable(fn):
         raise InvalidNodeError(
@@ -277,7 +278,7 @@ def spec_from_function(
                 dag=dag,
                 node=name,
             )
-        if p.kind is _P.POSITIONAL_ONLY:
+        if p.kind is _P.POSITIONAL_ONLY:  # as for a resource factory (_compose), own words
             raise InvalidNodeError(
                 f"node {name!r} of DAG {dag!r} has positional-only parameter {p.name!r}; "
                 f"dependencies are passed by name, so remove the '/'",
@@ -379,8 +380,7 @@ def _check_keywords(dag: str, name: str, sig: inspect.Signature, kwnames: Sequen
             )
         p = ps.get(k)
         if p is None and not takes_any:
-            close = difflib.get_close_matches(k, list(ps), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(k, ps)
             raise InvalidNodeError(
                 f"{where}: deps passes {k!r}, which is not a parameter of its function "
                 f"({', '.join(ps) or 'it takes none'}){hint}",

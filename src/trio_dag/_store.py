@@ -3,9 +3,10 @@
 :class:`SQLiteStore` is storage only: every method here is blocking and is
 called by the runtime from a worker thread (``trio.to_thread.run_sync``), one
 call per batch of nodes, never per node on the event loop. What a run
-writes, when, and how keys are made lives in ``_durable.py``.
+writes, when, and how keys are made lives in ``_durable.py``; the file itself
+(its schema, the checks on opening, blob files) in ``_store_file.py``.
 
-The file (schema version :data:`SCHEMA_VERSION`, marked with sqlite's
+The file (schema version ``_store_file.SCHEMA_VERSION``, marked with sqlite's
 ``application_id``) holds:
 
 * ``meta``: the schema version;
@@ -32,7 +33,6 @@ import contextlib
 import json
 import os
 import pickle
-import secrets
 import socket
 import sqlite3
 import threading
@@ -42,54 +42,19 @@ from typing import Any, Final, final
 
 from ._exceptions import StoreError
 from ._serialize import serializer_id
+from ._store_file import (
+    connect,
+    fsync_dir,
+    holder_alive,
+    store_error,
+    sweep,
+    write_blob_file,
+)
 from ._validate import check_choice, check_int, check_number, reject
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION: Final = 1
-"""The version of the file layout; a file with a newer one is refused."""
-
-_APP_ID: Final = 0x74644147  # "tdAG", in sqlite's header: marks the file as a trio_dag store
-_HEADER: Final = b"SQLite format 3\x00"
 _CHUNK: Final = 500  # parameters per "IN (...)" query
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE blobs (
-    dv TEXT PRIMARY KEY,
-    data BLOB,                          -- NULL when the value is in the blob directory
-    size INTEGER NOT NULL
-);
-CREATE TABLE runs (
-    dag TEXT NOT NULL,
-    run_key TEXT NOT NULL,
-    inputs TEXT NOT NULL,               -- JSON: input name -> data version
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    lease_pid INTEGER,
-    lease_host TEXT,
-    lease_start REAL,
-    lease_token TEXT,
-    PRIMARY KEY (dag, run_key)
-);
-CREATE TABLE journal (
-    dag TEXT NOT NULL,
-    run_key TEXT NOT NULL,
-    node TEXT NOT NULL,
-    key TEXT NOT NULL,
-    code TEXT NOT NULL,
-    dv TEXT NOT NULL,
-    PRIMARY KEY (dag, run_key, node)
-) WITHOUT ROWID;
-CREATE TABLE cache (
-    key TEXT PRIMARY KEY,
-    dag TEXT NOT NULL,
-    node TEXT NOT NULL,
-    dv TEXT NOT NULL,
-    created REAL NOT NULL
-) WITHOUT ROWID;
-"""
 
 
 @final
@@ -167,13 +132,11 @@ class SQLiteStore:
         self.serializer = serializer
         self.serializer_id = serializer_id(serializer)
         self.large_value_bytes = large_value_bytes
-        self._synchronous = synchronous
-        self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
         self.warned: set[tuple[str, str, str]] = set()  # (dag, node, what): warn once
-        self._conn = self._open()
-        self._sweep()
+        self._conn = connect(self.path, timeout, synchronous)
+        sweep(self.blob_dir)
 
     def __repr__(self) -> str:
         return f"<trio_dag.SQLiteStore {self.path!r}>"
@@ -191,123 +154,8 @@ class SQLiteStore:
                 self._closed = True
                 self._conn.close()
 
-    # ------------------------------------------------------------ opening
-
     def _error(self, what: str) -> StoreError:
-        return StoreError(f"store {self.path!r}: {what}", path=self.path)
-
-    def _open(self) -> sqlite3.Connection:
-        path = self.path
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            self._check_header()
-        except OSError as exc:
-            raise self._error(f"cannot create the file: {exc}") from exc
-        else:
-            os.close(fd)
-        try:
-            conn = sqlite3.connect(
-                path, timeout=self._timeout, check_same_thread=False, isolation_level=None
-            )
-        except sqlite3.Error as exc:
-            raise self._error(f"cannot open the file: {exc}") from exc
-        try:
-            self._check_schema(conn)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        except StoreError:
-            conn.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise self._error(
-                f"not a usable trio_dag store ({exc}); is it truncated, or another program's file?"
-            ) from exc
-        return conn
-
-    def _check_header(self) -> None:
-        """Refuse a file that is not sqlite, or is shorter than its header says."""
-        path = self.path
-        if os.path.isdir(path):
-            raise self._error("is a directory, not a store file")
-        try:
-            with open(path, "rb") as f:
-                head = f.read(100)
-            size = os.path.getsize(path)
-        except OSError as exc:
-            raise self._error(f"cannot read the file: {exc}") from exc
-        if size == 0:
-            return  # an empty file: sqlite makes it a new database
-        if len(head) < 100 or head[:16] != _HEADER:
-            raise self._error(
-                f"not an SQLite database ({size} bytes, no SQLite header): a foreign or "
-                f"truncated file; use a new path for a new store"
-            )
-        page_size = int.from_bytes(head[16:18], "big")
-        page_size = 65536 if page_size == 1 else page_size
-        pages = int.from_bytes(head[28:32], "big")
-        valid = head[24:28] == head[92:96]  # sqlite: the page count is valid only then
-        wal = self.path + "-wal"
-        wal_frames = os.path.exists(wal) and os.path.getsize(wal) > 32
-        if valid and not wal_frames and size < page_size * pages:
-            raise self._error(
-                f"truncated: its header says {pages} pages of {page_size} bytes "
-                f"({pages * page_size} bytes), the file has {size}"
-            )
-
-    def _check_schema(self, conn: sqlite3.Connection) -> None:
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        if app == _APP_ID:
-            self._check_version(conn)
-            return
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app or tables:
-            raise self._error(
-                f"an SQLite database, but not a trio_dag store (application_id {app:#x}, "
-                f"{tables} schema objects); use a new path for a new store"
-            )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA application_id").fetchone()[0] != _APP_ID:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
-                conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-                conn.execute(f"PRAGMA application_id={_APP_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _check_version(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise self._error(
-                f"written by a newer trio_dag (schema version {version}; this one reads "
-                f"{SCHEMA_VERSION}); upgrade trio_dag"
-            )
-
-    def _sweep(self) -> None:
-        """Remove temporary blob files whose writer is dead (a crash mid-write)."""
-        try:
-            names = os.listdir(self.blob_dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if not name.endswith(".tmp"):
-                continue
-            try:
-                pid = int(name.split("-")[-2])
-            except (ValueError, IndexError):
-                pid = 0
-            if pid and pid != os.getpid() and _pid_alive(pid):
-                continue  # another live process is writing it
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.blob_dir, name))
+        return store_error(self.path, what)
 
     # -------------------------------------------------- used by the runtime
 
@@ -347,7 +195,7 @@ class SQLiteStore:
                 "WHERE dag=? AND run_key=?",
                 (dag, run_key),
             ).fetchone()
-            if row is not None and row[2] is not None and _holder_alive(row[2], row[3]):
+            if row is not None and row[2] is not None and holder_alive(row[2], row[3]):
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row[4]))
                 who = (
                     "another run in this process"
@@ -474,13 +322,13 @@ class SQLiteStore:
         files = False
         for dv, data in blobs:
             if len(data) > limit:
-                self._write_file(dv, data)
+                write_blob_file(self.blob_dir, dv, data)
                 files = True
                 rows.append((dv, None, len(data)))
             else:
                 rows.append((dv, data, len(data)))
         if files:
-            _fsync_dir(self.blob_dir)  # the renames are durable before the rows name them
+            fsync_dir(self.blob_dir)  # the renames are durable before the rows name them
         now = time.time()
         with self._transaction() as c:
             if rows:
@@ -493,53 +341,7 @@ class SQLiteStore:
                     [(*row, now) for row in cache],
                 )
 
-    def _write_file(self, dv: str, data: bytes) -> None:
-        final = os.path.join(self.blob_dir, dv)
-        if os.path.exists(final):
-            return  # content-addressed: the same bytes are there
-        if not os.path.isdir(self.blob_dir):
-            os.makedirs(self.blob_dir, mode=0o700, exist_ok=True)
-        tmp = f"{final}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for k in range(0, len(items), _CHUNK):
         yield items[k : k + _CHUNK]
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _holder_alive(pid: int, host: str | None) -> bool:
-    """Whether the process holding a lease may still be running.
-
-    A holder on another host cannot be checked, so it counts as alive (a
-    store is for one host); on this host ``os.kill(pid, 0)`` tells.
-    """
-    if host != socket.gethostname():
-        return True
-    return _pid_alive(pid)

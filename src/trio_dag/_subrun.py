@@ -18,7 +18,6 @@ finds the outer run through the runtime's context variable, once per call
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import inspect
 import weakref
@@ -26,15 +25,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._context import _current_run, current_attempt
-from ._declare import Get, NodeFunction
+from ._declare import Get
 from ._exceptions import option_error
-from ._graph import NO_DEFAULT, Graph
+from ._graph import Graph
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter, Instrument
+from ._node import NodeFunction
+from ._nodespec import NO_DEFAULT
 from ._options import RunOptions
 from ._result import RunFailed, RunResult
 from ._run import _Run
 from ._state import RunState
 from ._strategies import Parallel
+from ._validate import did_you_mean
 
 __all__ = ["opaque_node"]
 
@@ -80,8 +82,7 @@ def opaque_node(
     own_strategy = run_options.get("strategy") is not None
     wiring = _wiring(where, graph, inputs)
     if output is not None and output not in graph._index:
-        close = difflib.get_close_matches(str(output), graph.nodes, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(output, graph.nodes)
         raise option_error(
             f"{where}: output={output!r} is not a node of DAG {graph.name!r}{hint}",
             option="output",
@@ -185,8 +186,7 @@ def _wiring(where: str, graph: Graph, inputs: Mapping[str, str] | None) -> dict[
     wiring: dict[str, str] = {}
     for k, v in inputs.items():
         if k not in graph._input_set:
-            close = difflib.get_close_matches(str(k), graph.inputs, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(k, graph.inputs)
             raise option_error(
                 f"{where}: inputs= wires {k!r}, which is not an input of DAG "
                 f"{graph.name!r} (its inputs: {', '.join(graph.inputs) or 'none'}){hint}",

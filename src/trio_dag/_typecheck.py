@@ -37,7 +37,7 @@ from typing import Any
 from ._exceptions import TypeMismatchError
 
 if typing.TYPE_CHECKING:
-    from ._graph import NodeSpec
+    from ._nodespec import NodeSpec
 
 __all__ = ["check_types"]
 

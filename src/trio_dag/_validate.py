@@ -9,10 +9,18 @@ error a :class:`~trio_dag.DAGDefinitionError` too.
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from ._exceptions import option_error
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` naming the choice closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def is_finite(value: float) -> bool:

@@ -60,8 +60,8 @@ async def main() -> None:
         reveal_type(anything)  # mypy: Any | pyright: Any
         reveal_type(direct)  # mypy: str | pyright: str
         reveal_type(from_extended)  # mypy: str | pyright: str
-        reveal_type(failed_pages)  # mypy: tuple[trio_dag._result.ElementError, ...] | pyright: tuple[ElementError, ...]  # fmt: skip
-        reveal_type(Report.orders)  # mypy: trio_dag._declare.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]  # fmt: skip
+        reveal_type(failed_pages)  # mypy: tuple[trio_dag._status.ElementError, ...] | pyright: tuple[ElementError, ...]  # fmt: skip
+        reveal_type(Report.orders)  # mypy: trio_dag._node.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]  # fmt: skip
         length: int = result[Report.summary]  # error
         print(length)
         await Report.summary(users=["ann"])  # error

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .._instrument import Instrument
-from ._recorder import _describe, run_id_here
+from ._recorder import _describe, state_here
 
 if TYPE_CHECKING:
     from .._result import RunResult
@@ -102,12 +102,7 @@ class LogInstrument(Instrument):
         return f"LogInstrument({self.logger.name!r}, {logging.getLevelName(self.level)})"
 
     def _run(self) -> _RunLog | None:
-        run_id = run_id_here()
-        if run_id is not None:
-            return self._runs.get(run_id)
-        if len(self._runs) == 1:  # a hook called directly, outside any run
-            return next(iter(self._runs.values()))
-        return None
+        return state_here(self._runs)
 
     def _log(
         self,
@@ -220,6 +215,7 @@ class LogInstrument(Instrument):
         if got is None or not self.logger.isEnabledFor(self.level):
             return
         r, _, elapsed = got
+        # shaped like node_finished on purpose: one plain _log call per event, read at a glance
         self._log(
             self.level,
             r,

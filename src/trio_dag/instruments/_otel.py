@@ -11,7 +11,7 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from .. import __version__
 from .._instrument import Instrument
-from ._recorder import run_id_here
+from ._recorder import state_here
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -98,12 +98,7 @@ class OpenTelemetryInstrument(Instrument):
         return f"OpenTelemetryInstrument({self.tracer!r})"
 
     def _run(self) -> _RunSpans | None:
-        run_id = run_id_here()
-        if run_id is not None:
-            return self._runs.get(run_id)
-        if len(self._runs) == 1:  # a hook called directly, outside any run
-            return next(iter(self._runs.values()))
-        return None
+        return state_here(self._runs)
 
     def _start(
         self, r: _RunSpans, node: str, attempt: int, index: int | None, parent: Any

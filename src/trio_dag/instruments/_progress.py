@@ -17,7 +17,7 @@ from rich.text import Text
 
 from .._context import _current_run
 from .._instrument import Instrument
-from .._result import MISSING, NodeStatus, RunStatus
+from .._status import MISSING, NodeStatus, RunStatus
 from ._recorder import run_id_here
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import heapq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, TypeVar, final
 
 import trio
 
@@ -20,7 +20,9 @@ from .._instrument import Instrument
 if TYPE_CHECKING:
     from .._result import RunResult
 
-__all__ = ["AttemptRecord", "AttemptStatus", "Recorder", "Recording"]
+__all__ = ["AttemptRecord", "AttemptStatus", "Recorder", "Recording", "run_id_here", "state_here"]
+
+S = TypeVar("S")
 
 
 def run_id_here() -> str | None:
@@ -36,6 +38,18 @@ def run_id_here() -> str | None:
         return None
 
 
+def state_here(runs: dict[str, S]) -> S | None:
+    """The state, among ``runs`` (run id -> an instrument's state of that run), of
+    the run whose hook is calling; outside any run, the only one, if there is one
+    (a hook called directly, as tests do)."""
+    run_id = run_id_here()
+    if run_id is not None:
+        return runs.get(run_id)
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    return None
+
+
 class AttemptStatus(enum.StrEnum):
     """What became of one attempt (of a node, or of one map element).
 
@@ -48,6 +62,7 @@ class AttemptStatus(enum.StrEnum):
             stopping).
     """
 
+    # an attempt's states, not a node's (NodeStatus) nor a run's (RunStatus): alike in shape only
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -232,12 +247,19 @@ class Recorder(Instrument):
         return next(reversed(self._active.values()), None)
 
     def _rec(self) -> Recording | None:
-        run_id = run_id_here()
-        if run_id is not None:
-            return self._active.get(run_id)
-        if len(self._active) == 1:  # a hook called directly, outside any run
-            return next(iter(self._active.values()))
-        return None
+        return state_here(self._active)
+
+    def _recording_or_last(self, rec: Recording | None) -> Recording:
+        """``rec``, or by default :attr:`recording`.
+
+        Raises:
+            RuntimeError: there is no recording yet.
+        """
+        if rec is None:
+            rec = self.recording
+            if rec is None:
+                raise RuntimeError(f"{type(self).__name__}: no run has been recorded yet")
+        return rec
 
     def _finished(self, rec: Recording) -> None:
         """Called with each run's recording when the run has finished."""

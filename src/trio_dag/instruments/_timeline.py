@@ -74,11 +74,7 @@ class Timeline(Recorder):
         Raises:
             RuntimeError: there is no recording yet.
         """
-        if rec is None:
-            rec = self.recording
-            if rec is None:
-                raise RuntimeError("Timeline: no run has been recorded yet")
-        return render_svg(rec, self.width)
+        return render_svg(self._recording_or_last(rec), self.width)
 
     def write_svg(self, path: str | os.PathLike[str], rec: Recording | None = None) -> None:
         """Write :meth:`to_svg` to ``path`` (through a temporary file renamed over it)."""

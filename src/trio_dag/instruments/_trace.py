@@ -71,11 +71,7 @@ class ChromeTrace(Recorder):
         Raises:
             RuntimeError: there is no recording yet.
         """
-        if rec is None:
-            rec = self.recording
-            if rec is None:
-                raise RuntimeError("ChromeTrace: no run has been recorded yet")
-        return to_trace(rec)
+        return to_trace(self._recording_or_last(rec))
 
     def _finished(self, rec: Recording) -> None:
         write_atomically(self.path_for(rec), json.dumps(to_trace(rec), separators=(",", ":")))

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .._context import current_attempt
-from .._dag import DAG, DAGMeta
+from .._dag import DAG
+from .._dag_build import DAGMeta
 from .._exceptions import InvalidOptionError
 from .._graph import Graph
 from .._validate import check_int, reject
 
 if TYPE_CHECKING:
-    from .._graph import NodeSpec
+    from .._nodespec import NodeSpec
 
 __all__ = ["InjectedFault", "fail", "hang", "replace"]
 
