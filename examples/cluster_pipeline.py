@@ -9,8 +9,9 @@ cluster by changing one mapping. Here the cluster is a
 synchronous ``Client`` and its ``get_executor()`` (``Client(asynchronous=True)``
 needs asyncio and does not run under trio). The engine stays in trio:
 retries, timeouts and cancellation apply as to any node; only the bodies
-travel, pickled by value (cloudpickle), so the workers need trio_dag
-installed but not this file.
+travel. The workers need trio_dag installed, and the modules node functions
+come from; functions of the script being run (``__main__``, like these)
+travel by value (cloudpickle).
 
 Needs the ``dask`` extra: ``pip install 'trio-dag[dask]'``.
 Run it: ``python examples/cluster_pipeline.py``.
