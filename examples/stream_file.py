@@ -1,7 +1,7 @@
 """Stream a large file through a DAG, one run per line, in constant memory.
 
 The source is an async generator reading the file lazily (``trio.open_file``),
-so the file is never loaded whole; ``Dag.stream`` keeps at most
+so the file is never loaded whole; ``Enrich.stream`` keeps at most
 ``max_in_flight`` lines between the reader and the consumer, and delivers
 results in input order. Bad lines fail their own run only
 (``on_item_failure="continue"``, the default).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
 import subprocess
@@ -13,17 +14,19 @@ from types import ModuleType
 import pytest
 import trio
 
+import trio_dag as td
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def run_example(name: str, *args: str) -> str:
+def run_example(name: str, *args: str, timeout: float = 120) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *sys.path])}
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env=env,
         check=False,
     )
@@ -55,6 +58,23 @@ def test_cpu_pipeline_on_threads_and_processes() -> None:
     out = run_example("cpu_pipeline.py")
     assert out.startswith("8 chunks hashed, first ")
     assert out.rstrip().endswith("; 1862 primes")
+
+
+def test_cluster_pipeline_runs_the_named_placement_on_a_local_dask_cluster() -> None:
+    """The example starts (and closes) a LocalCluster of two worker processes."""
+    out = run_example("cluster_pipeline.py", timeout=240).splitlines()
+    assert out[0].startswith("8 chunks hashed, first ")
+    assert out[0].endswith("; 1862 primes")
+    assert out[1] == "hashed on the cluster's workers: True"  # not in the example's process
+
+
+def test_the_cluster_dag_runs_anywhere_its_placement_name_is_bound() -> None:
+    """The same class, ``"cluster"`` bound to threads (as a unit test would): same report."""
+    example = load("cluster_pipeline")
+    result = example.Checksums.run_sync({"count": 8}, placements={"cluster": td.InThread()})
+    first = hashlib.sha256(bytes([0]) * 50_000 * 200).hexdigest()[:12]
+    assert result["report"] == f"8 chunks hashed, first {first}; 1862 primes"
+    assert {pid for pid, _ in result["hashes"]} == {os.getpid()}  # threads: this process
 
 
 def test_stream_file_keeps_going_past_bad_lines() -> None:

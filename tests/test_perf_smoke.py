@@ -30,6 +30,7 @@ _rawtrio = importlib.import_module("_rawtrio")
 bench_build = importlib.import_module("bench_build")
 bench_overhead = importlib.import_module("bench_overhead")
 bench_recovery = importlib.import_module("bench_recovery")
+bench_tuning = importlib.import_module("bench_tuning")
 run_all = importlib.import_module("run_all")
 
 
@@ -95,6 +96,19 @@ def test_timer_awaits_the_workload_loops_times() -> None:
     elapsed = _common.timer(lambda: work)(3)
     assert len(calls) == 3
     assert elapsed > 0
+
+
+def test_tuning_smoke_every_option_computes_what_raw_trio_computes() -> None:
+    """bench_tuning's kinds (timeout on every node, a one_for_all supervisor) run the
+    same graph to the same values; run_all's smoke list runs it."""
+    out = bench_tuning.smoke(250)
+    assert set(out) == set(bench_tuning.KINDS)
+    expected = [1] * 250  # _graphs.f returns 1 whatever its dependencies
+    for kind, got in out.items():
+        assert got == expected, kind
+    assert "bench_tuning.py" in run_all.EXTRA
+    plain, timed = bench_tuning.dags(_graphs.layered_parents(250))
+    assert timed.graph.order == plain.graph.order
 
 
 def test_parse_sizes() -> None:

@@ -233,22 +233,6 @@ _PUBLIC_MODULES = (
     "trio_dag.testing",
     "trio_dag.interop.wfformat",
 )
-# Public names still without an example of their own; each needs one (in its
-# docstring or a guide) and then leaves this list. New names may not join it.
-WITHOUT_EXAMPLE_YET = {
-    "trio_dag.Placement",
-    "trio_dag.NodeCancelled",  # needs a stray Cancelled from another scope
-    "trio_dag.Progress",
-    "trio_dag.ResourceError",
-    "trio_dag.instruments.AttemptRecord",
-    "trio_dag.instruments.AttemptStatus",
-    "trio_dag.instruments.ProgressDisplay",  # draws on a terminal
-    "trio_dag.interop.wfformat.WorkflowInfo",
-    "trio_dag.interop.wfformat.info",
-    "trio_dag.Serializer",  # the durable store's names (docs/durability.rst)
-    "trio_dag.StoreError",
-    "trio_dag.StoreWarning",
-}
 
 
 def _public_objects() -> dict[str, object]:
@@ -288,8 +272,7 @@ def test_every_public_name_has_an_example() -> None:
         for name, ex in own.items()
         if not ex and not re.search(rf"\b{name.rsplit('.', 1)[1]}\b", everything)
     }
-    assert missing - WITHOUT_EXAMPLE_YET == set(), "public names without any example"
-    assert WITHOUT_EXAMPLE_YET - missing == set(), "these have an example now: unlist them"
+    assert missing == set(), "public names without any example"
 
 
 def test_examples_in_public_methods_run() -> None:

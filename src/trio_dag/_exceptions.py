@@ -396,6 +396,43 @@ class NodeCancelled(DAGError, RuntimeError):
     node without a value. It is the node's failure instead; the stray
     ``Cancelled`` is kept as ``__cause__``.
 
+    Here a node waits for a page that a background task fetches and hands
+    over with ``outcome.acapture``, which captures any exception,
+    ``Cancelled`` included. When another task shuts the fetcher down by
+    cancelling the fetcher's own cancel scope, the node re-raises that
+    scope's ``Cancelled``: not its own cancellation, so it is its failure:
+
+    >>> import outcome, trio, trio.testing, trio_dag as td
+    >>> class Page(td.DAG):
+    ...     fetched = td.input()
+    ...
+    ...     @td.node
+    ...     async def body(fetched):
+    ...         await fetched["ready"].wait()        # a value another task fetches
+    ...         return fetched["outcome"].unwrap()   # re-raises what the fetcher caught
+    >>> async def fetcher(fetched, task_status=trio.TASK_STATUS_IGNORED):
+    ...     with trio.CancelScope() as scope:       # the fetcher's scope, not the node's
+    ...         task_status.started(scope)
+    ...         fetched["outcome"] = await outcome.acapture(trio.sleep_forever)
+    ...     fetched["ready"].set()
+    >>> async def main():
+    ...     fetched = {"ready": trio.Event()}
+    ...     async with trio.open_nursery() as nursery:
+    ...         scope = await nursery.start(fetcher, fetched)
+    ...
+    ...         async def shut_down():
+    ...             await trio.sleep(1)
+    ...             scope.cancel()                  # another task stops the fetcher
+    ...
+    ...         nursery.start_soon(shut_down)
+    ...         try:
+    ...             await Page.run({"fetched": fetched})
+    ...         except td.RunFailed as exc:
+    ...             return exc.result.errors["body"]
+    >>> err = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    >>> type(err).__name__, err.node, type(err.__cause__).__name__
+    ('NodeCancelled', 'body', 'Cancelled')
+
     Attributes:
         node: the node's name.
     """

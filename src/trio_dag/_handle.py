@@ -48,6 +48,31 @@ class Progress:
         elapsed: Seconds since the run started (until it ended, once it has).
         running_names: The nodes running now, in the order they started.
         finished: Whether the run has ended (then nothing is running or retrying).
+
+    Read it from a run's handle, :attr:`RunHandle.progress
+    <trio_dag.RunHandle.progress>`, or get each new one from
+    :meth:`RunHandle.watch <trio_dag.RunHandle.watch>`:
+
+    >>> import trio, trio.testing, trio_dag as td
+    >>> class Pair(td.DAG):
+    ...     @td.node
+    ...     async def quick():
+    ...         return 1
+    ...
+    ...     @td.node
+    ...     async def slow():
+    ...         await trio.sleep(2)
+    ...         return 2
+    >>> async def main():
+    ...     async with Pair.start() as run:
+    ...         await trio.sleep(1)
+    ...         p = run.progress
+    ...         print(type(p).__name__, p.done, p.running, p.pending, p.running_names)
+    ...         await run.wait()
+    ...         print(run.progress.finished, run.progress.elapsed)
+    >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    Progress 1 1 0 ('slow',)
+    True 2.0
     """
 
     total: int

@@ -77,7 +77,16 @@ class Placement:
     :class:`InProcess` and :class:`InExecutor`.
 
     The two methods are the interface the runtime calls once per attempt;
-    they may also be called directly.
+    they may also be called directly, from trio code:
+
+    >>> import trio, trio_dag as td
+    >>> where = td.InThread()
+    >>> isinstance(where, td.Placement)
+    True
+    >>> trio.run(where.call, sum, [[1, 2, 3]])          # sum([1, 2, 3]) in a thread
+    6
+    >>> trio.run(where.call_chunk, divmod, [None, 10], 0, [17, 23])   # divmod(e, 10) per e
+    [(1, 7), (2, 3)]
 
     Attributes:
         serializes: Whether calls cross a process boundary (arguments and results are

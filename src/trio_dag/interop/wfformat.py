@@ -161,6 +161,32 @@ def info(path: StrPath, *, speed: float = 1.0) -> WorkflowInfo:
     Returns:
         The :class:`WorkflowInfo` of the instance.
 
+    A two-chain workflow, written as a WfFormat file: eager scheduling
+    reaches its critical path (7 s), a level barrier waits for the slowest
+    task of every level (11 s), and a virtual-time replay of :func:`load`'s
+    DAG takes exactly the critical path:
+
+    >>> import json, os, tempfile, trio, trio.testing
+    >>> from trio_dag.interop import wfformat
+    >>> tasks = {"a": [], "b": ["a"], "c": [], "d": ["c"], "join": ["b", "d"]}
+    >>> runtimes = {"a": 1, "b": 5, "c": 5, "d": 1, "join": 1}
+    >>> spec = [{"id": t, "parents": p} for t, p in tasks.items()]
+    >>> done = [{"id": t, "runtimeInSeconds": s} for t, s in runtimes.items()]
+    >>> instance = {"workflow": {"specification": {"tasks": spec}, "execution": {"tasks": done}}}
+    >>> path = os.path.join(tempfile.mkdtemp(), "chains.json")
+    >>> with open(path, "w") as f:
+    ...     json.dump(instance, f)
+    >>> figures = wfformat.info(path)
+    >>> isinstance(figures, wfformat.WorkflowInfo), figures.name, figures.tasks, figures.levels
+    (True, 'chains', 5, 3)
+    >>> figures.work, figures.critical_path, figures.level_barrier, figures.recorded_makespan
+    (13.0, 7.0, 11.0, None)
+    >>> async def replay():
+    ...     await wfformat.load(path).run()
+    ...     return trio.current_time()
+    >>> trio.run(replay, clock=trio.testing.MockClock(autojump_threshold=0))
+    7.0
+
     Raises:
         FileNotFoundError, ValueError, TypeError, DAGDefinitionError: as for
             :func:`load`.
