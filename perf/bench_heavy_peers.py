@@ -180,9 +180,12 @@ def measure(
     }
     every = sorted({k for n in sizes for k in kinds_at(n, only)})
     try:
-        out["startup_s"] = start_heavy(every)
         for n in sizes:
             ks = kinds_at(n, only)
+            # a heavy peer's service runs only while a size needs it: its background
+            # work (a server's services, a cluster's daemons) would load the other runs
+            stop_heavy(sorted(set(every) - set(ks)))
+            out["startup_s"] |= start_heavy([k for k in ks if k not in out["startup_s"]])
             parents, dag = _graphs.layered(n)
             runners, inner = calibrated(
                 {k: bench_peers.runner(k, parents, dag) for k in ks}, n, min_seconds

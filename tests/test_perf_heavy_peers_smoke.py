@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,40 @@ def test_report_renders_the_anchors_table() -> None:
     assert "- 200 nodes, `prefect` not run: prefect is not installed" in text
     assert "load average" in text
     assert "1.0/1.5/2.0 before" in text
+
+
+def test_stopping_a_peer_never_imports_it() -> None:
+    assert "peers.prefect_peer" not in sys.modules  # no test starts Prefect
+    peers.PEERS["prefect"].stop()
+    assert "peers.prefect_peer" not in sys.modules
+
+
+def test_a_heavy_peer_runs_only_while_a_size_needs_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events: list[str] = []
+    fake = types.ModuleType("peers.fake_heavy")
+
+    def start() -> dict[str, float]:
+        events.append("start")
+        return {"service": 0.5}
+
+    def prepare(parents: peers.Parents) -> peers.Runner:
+        events.append(f"prepare {len(parents)}")
+        return peers.sync_runner(lambda: [1] * len(parents))
+
+    fake.start = start  # type: ignore[attr-defined]
+    fake.stop = lambda: events.append("stop")  # type: ignore[attr-defined]
+    fake.prepare = prepare  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "peers.fake_heavy", fake)
+    monkeypatch.setitem(
+        peers.PEERS, "fake", peers.Peer("fake", "fake_heavy", "prepare", None, 150, "", heavy=True)
+    )
+    data = bench_heavy_peers.measure(
+        (150, 160), 1, 0.001, only=("td_eager", "fake"), output=str(tmp_path / "f.json")
+    )
+    assert events == ["start", "prepare 150", "stop", "stop"]  # stopped before 160, and at the end
+    assert data["startup_s"] == {"fake": {"import": pytest.approx(0, abs=1), "service": 0.5}}
+    assert set(data["sizes"]["150"]["median_us"]) == {"td_eager", "fake"}
+    assert set(data["sizes"]["160"]["median_us"]) == {"td_eager"}
+    assert "run up to 150 nodes only" in data["sizes"]["160"]["skipped"]["fake"]

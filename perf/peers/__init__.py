@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,8 +79,8 @@ class Peer:
         return out | (start() if start is not None else {})
 
     def stop(self) -> None:
-        """Stop the peer's service, if it has one and it was started."""
-        mod = importlib.import_module(f"peers.{self.module}")
+        """Stop the peer's service, if it has one and it was started (never imports it)."""
+        mod = sys.modules.get(f"peers.{self.module}")
         stop: Callable[[], None] | None = getattr(mod, "stop", None)
         if stop is not None:
             stop()

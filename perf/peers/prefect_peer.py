@@ -75,6 +75,7 @@ def start() -> dict[str, float]:
     global _started
     if _started:
         return {}
+    os.makedirs(HOME, exist_ok=True)  # again, after a stop()
     t0 = time.perf_counter()
     _empty()
     t1 = time.perf_counter()
@@ -89,10 +90,12 @@ def stop() -> None:
     The server may log errors about events it was still writing when it is
     stopped (``task_run_recorder - Error flushing``): harmless here.
     """
+    global _started
     from prefect.server.api.server import SubprocessASGIServer
 
     SubprocessASGIServer().stop()
     shutil.rmtree(HOME, ignore_errors=True)
+    _started = False
 
 
 def layered_flow(parents: Parents) -> Callable[[], list[Any]]:
