@@ -7,12 +7,15 @@ measurement, per node, for every contender of ``bench_peers.py`` (``raw``,
 ``pipefunc``, ``hamilton``: the ones installed) and the *heavy* peers of
 ``perf/peers`` (``prefect``: a Prefect 3 flow of one task per node on its
 ephemeral local server; ``ray``: one remote task per node on a local one-node
-cluster), each up to its ``max_nodes``. The heavy peers cost milliseconds per
-node, so the graphs are small (200 and 1,000 nodes by default: a Prefect run of
-200 nodes and a Ray run of 1,000 take seconds); every contender runs at every
-size it fits, so each ratio to ``td_eager`` is taken at the same size.
+cluster). The heavy peers cost milliseconds per node, so the graphs are small
+(200 and 1,000 nodes by default). Every ``bench_peers`` contender runs at every
+size it fits; each heavy peer at one size, the largest it fits (its
+``max_nodes``: Prefect at 200 nodes, Ray at 1,000, where a run takes seconds),
+so each ratio to ``td_eager`` is taken at the same size, in the same rounds.
+A heavy peer's service (Prefect's server, Ray's cluster) runs only while its
+size is measured, so its background work does not load the other sizes.
 
-Start-up is timed apart, once, before the runs (``peers.Peer.start``): the
+Start-up is timed apart, once, before its size (``peers.Peer.start``): the
 import, Ray's ``ray.init`` and first task, Prefect's server start-up (its first
 flow run) and the fixed cost of one more empty flow run.
 
@@ -63,22 +66,40 @@ def heavy() -> list[str]:
     return [p for p, peer in peers.PEERS.items() if peer.heavy]
 
 
-def kinds_at(n: int, only: Sequence[str] | None = None) -> list[str]:
-    """Contenders at ``n`` nodes: ``bench_peers``' ones, then the heavy peers that fit."""
+def _heavy_size(p: str, sizes: Sequence[int]) -> int | None:
+    """The one size heavy peer ``p`` runs at: the largest of ``sizes`` it fits."""
+    fit = [n for n in sizes if n <= peers.PEERS[p].max_nodes]
+    return max(fit) if fit else None
+
+
+def kinds_at(
+    n: int, only: Sequence[str] | None = None, sizes: Sequence[int] | None = None
+) -> list[str]:
+    """Contenders at ``n`` nodes, of a measurement over ``sizes`` (default: ``n`` alone).
+
+    ``bench_peers``' contenders that fit, then each installed heavy peer at
+    one size only, the largest of ``sizes`` it fits: a run there already takes
+    seconds, and one heavy peer's service then runs alone (see :func:`measure`).
+    """
+    every = sizes or (n,)
     ks = bench_peers.kinds_at(n)
-    ks += [p for p in heavy() if peers.PEERS[p].available() and n <= peers.PEERS[p].max_nodes]
+    ks += [p for p in heavy() if peers.PEERS[p].available() and _heavy_size(p, every) == n]
     return [k for k in ks if only is None or k in only]
 
 
-def skipped_at(n: int) -> dict[str, str]:
-    """Peers not run at ``n`` nodes, with the reason."""
+def skipped_at(n: int, sizes: Sequence[int] | None = None) -> dict[str, str]:
+    """Peers not run at ``n`` nodes (of a measurement over ``sizes``), with the reason."""
+    every = sizes or (n,)
     out = {p: r for p, r in bench_peers.skipped_at(n).items() if not peers.PEERS[p].heavy}
     for p in heavy():
         peer = peers.PEERS[p]
+        at = _heavy_size(p, every)
         if not peer.available():
             out[p] = f"{peer.needs} is not installed ({INSTALL})"
         elif n > peer.max_nodes:
             out[p] = f"run up to {peer.max_nodes:,} nodes only: {peer.note}"
+        elif at != n:
+            out[p] = f"measured at {at:,} nodes (a heavy peer runs at its largest size only)"
     return out
 
 
@@ -101,6 +122,8 @@ def calibrated(
     for k, r in runners.items():
         dt, values = r(1)
         bench_peers.check(k, values, n)
+        if dt < min_seconds:  # a first run can be much slower: time a second one
+            dt = min(dt, r(1)[0])
         inner[k] = max(1, math.ceil(min_seconds / max(dt, 1e-9) - 1e-6))
         out[k] = repeated(r, inner[k]) if inner[k] > 1 else r
     return out, inner
@@ -178,10 +201,10 @@ def measure(
         "startup_s": {},
         "sizes": {},
     }
-    every = sorted({k for n in sizes for k in kinds_at(n, only)})
+    every = sorted({k for n in sizes for k in kinds_at(n, only, sizes)})
     try:
         for n in sizes:
-            ks = kinds_at(n, only)
+            ks = kinds_at(n, only, sizes)
             # a heavy peer's service runs only while a size needs it: its background
             # work (a server's services, a cluster's daemons) would load the other runs
             stop_heavy(sorted(set(every) - set(ks)))
@@ -194,7 +217,7 @@ def measure(
             times = interleave(runners, rounds)
             s = harness.summarize(times, n, BASE)
             s["runs_per_measurement"] = inner
-            s["skipped"] = skipped_at(n)
+            s["skipped"] = skipped_at(n, sizes)
             s["load_after"] = list(os.getloadavg())
             s["seconds"] = time.perf_counter() - t0
             out["sizes"][str(n)] = s

@@ -190,15 +190,17 @@ def anchors_section(d: Mapping[str, Any], lines: list[str]) -> None:
         "",
         "The engines a user would pick instead of trio_dag, on the same layered graph",
         "as above but small, because Prefect and Ray cost milliseconds per node: one",
-        "whole run per measurement, all contenders round-robin in one process, every",
-        "contender at every size it can do in seconds (Prefect up to 200 nodes, Ray up",
-        "to 1,000), so each ratio to `td_eager` is taken at the same size in the same",
+        "whole run per measurement, all contenders round-robin in one process. Each",
+        "heavy peer runs at one size, where a run takes seconds (Prefect at 200 nodes,",
+        "Ray at 1,000), with only its own server or cluster up; the others at every size",
+        "they fit, so each ratio to `td_eager` is taken at the same size in the same",
         "rounds. A fast contender repeats its run within one measurement (at least",
         "50 ms) and its figure is per run. Start-up (importing the package, starting",
         "Ray's local cluster or Prefect's ephemeral server) is timed once, apart, and",
         "is not in the per-node figures; a Prefect run is one flow run, so its fixed",
-        "cost (an empty flow run, in the start-up column) is. Median µs per node;",
-        f"*x* is the ratio to `{base}` (above 1: trio_dag is faster).",
+        "cost (an empty flow run, in the start-up column) is. Median (and minimum) µs",
+        f"per node over the rounds; *x* is the ratio of the medians to `{base}` (above",
+        "1: trio_dag is faster).",
         "",
         f"Command: `{d.get('command', 'python perf/bench_heavy_peers.py')}`; load average",
         f"(1, 5, 15 min) {_load(d.get('load_before'))} before, {_load(d.get('load_after'))}"
@@ -218,10 +220,10 @@ def anchors_section(d: Mapping[str, Any], lines: list[str]) -> None:
         row = [f"`{k}`", ANCHOR_NAMES.get(k, "")]
         for n in sizes:
             s = d["sizes"][n]
-            med = s["median_us"]
+            med, low = s["median_us"], s.get("min_us", {})
             if k in med:
                 x = med[k] / med[base] if base in med else None
-                row.append(f"{us(med[k])} ({ratio(x)})")
+                row.append(f"{us(med[k])} ({us(low.get(k))}), {ratio(x)}")
             else:
                 row.append("-")
         start = d.get("startup_s", {}).get(k)
@@ -231,7 +233,12 @@ def anchors_section(d: Mapping[str, Any], lines: list[str]) -> None:
             else "-"
         )
         rows.append(row)
-    head = ["contender", "what", *(f"{int(n):,} nodes: µs/node (x)" for n in sizes), "start-up"]
+    head = [
+        "contender",
+        "what",
+        *(f"{int(n):,} nodes: median (min) µs/node, x" for n in sizes),
+        "start-up",
+    ]
     lines += table(head, rows)
     for n in sizes:
         for k, why in d["sizes"][n].get("skipped", {}).items():

@@ -54,6 +54,13 @@ def test_heavy_peers_run_only_up_to_their_size(monkeypatch: pytest.MonkeyPatch) 
     assert "run up to 200 nodes only" in bench_heavy_peers.skipped_at(1_000)["prefect"]
     assert bench_heavy_peers.kinds_at(1_000, only=["ray", "td_eager"]) == ["td_eager", "ray"]
 
+    sizes = (200, 1_000)  # each heavy peer at one size: the largest it fits
+    assert "prefect" in bench_heavy_peers.kinds_at(200, sizes=sizes)
+    assert "ray" not in bench_heavy_peers.kinds_at(200, sizes=sizes)
+    assert "ray" in bench_heavy_peers.kinds_at(1_000, sizes=sizes)
+    why = bench_heavy_peers.skipped_at(200, sizes)["ray"]
+    assert why == "measured at 1,000 nodes (a heavy peer runs at its largest size only)"
+
 
 def test_a_peer_without_a_service_starts_with_its_import_only() -> None:
     assert set(peers.PEERS["asyncio"].start()) == {"import"}
@@ -80,7 +87,7 @@ def test_calibration_checks_values_and_repeats_fast_runs() -> None:
         return 0.2 * loops, [1, 1]
 
     runners, inner = bench_heavy_peers.calibrated({"fast": fast, "slow": slow}, 2, 0.05)
-    assert inner == {"fast": 50, "slow": 1}
+    assert inner == {"fast": 50, "slow": 1}  # (a fast one is timed twice)
     dt, values = runners["fast"](1)
     assert dt == pytest.approx(0.001)
     assert values == [1, 1]
@@ -131,6 +138,7 @@ def test_report_renders_the_anchors_table() -> None:
         "sizes": {
             "200": {
                 "median_us": {"td_eager": 8.0, "asyncio": 8.0, "ray": 1600.0},
+                "min_us": {"td_eager": 7.0, "asyncio": 7.5, "ray": 1200.0},
                 "skipped": {"prefect": "prefect is not installed"},
             },
             "1000": {"median_us": {"td_eager": 7.5, "ray": 1500.0}, "skipped": {}},
@@ -141,9 +149,9 @@ def test_report_renders_the_anchors_table() -> None:
     report.anchors_section(data, lines)
     text = "\n".join(lines)
     assert "| `ray` | Ray, one remote task per node" in text
-    assert "1,600 (200x) | 1,500 (200x) | import 1.0 s, init 5.0 s, first task 1.5 s |" in text
+    assert "| 1,600 (1,200), 200x | 1,500 (-), 200x | import 1.0 s, init 5.0 s, first task" in text
     assert "| `asyncio` |" in text
-    assert "8 (1.00x) | - | - |" in text
+    assert "8 (7.5), 1.00x | - | - |" in text
     assert "- 200 nodes, `prefect` not run: prefect is not installed" in text
     assert "load average" in text
     assert "1.0/1.5/2.0 before" in text
