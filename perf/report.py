@@ -202,10 +202,11 @@ def anchors_section(d: Mapping[str, Any], lines: list[str]) -> None:
         f"per node over the rounds; *x* is the ratio of the medians to `{base}` (above",
         "1: trio_dag is faster).",
         "",
-        f"Command: `{d.get('command', 'python perf/bench_heavy_peers.py')}`; load average",
-        f"(1, 5, 15 min) {_load(d.get('load_before'))} before, {_load(d.get('load_after'))}"
-        " after, on the shared 2-core machine (absolute figures are inflated by the load,",
-        "the ratios less so).",
+        f"Command: `{d.get('command', 'python perf/bench_heavy_peers.py')}`.",
+        "Load average (1, 5, 15 min) on the shared 2-core machine:",
+        f"{_load(d.get('load_before'))} before, {_load(d.get('load_after'))} after. Above 2,",
+        "every figure is inflated and the rounds spread (compare medians and minimums):",
+        "read orders of magnitude, or re-run on a quiet machine.",
         "",
     ]
     kinds: list[str] = []

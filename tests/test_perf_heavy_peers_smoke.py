@@ -153,8 +153,8 @@ def test_report_renders_the_anchors_table() -> None:
     assert "| `asyncio` |" in text
     assert "8 (7.5), 1.00x | - | - |" in text
     assert "- 200 nodes, `prefect` not run: prefect is not installed" in text
-    assert "load average" in text
-    assert "1.0/1.5/2.0 before" in text
+    assert "Load average" in text
+    assert "1.0/1.5/2.0 before, 1.2/1.5/2.0 after" in text
 
 
 def test_stopping_a_peer_never_imports_it() -> None:
