@@ -192,3 +192,14 @@ def test_a_heavy_peer_runs_only_while_a_size_needs_it(
     assert set(data["sizes"]["150"]["median_us"]) == {"td_eager", "fake"}
     assert set(data["sizes"]["160"]["median_us"]) == {"td_eager"}
     assert "run up to 150 nodes only" in data["sizes"]["160"]["skipped"]["fake"]
+
+
+def test_smoke_says_which_heavy_peers_were_not_measured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(peers.Peer, "available", lambda self: self.name not in {"prefect", "ray"})
+    bench_heavy_peers.main(["--smoke", "--only", "td_eager,asyncio"])
+    out = capsys.readouterr().out
+    assert "bench_heavy_peers smoke OK: td_eager, asyncio" in out
+    assert "  prefect not measured: prefect is not installed (the `peers` dependency group" in out
+    assert "  ray not measured: ray is not installed" in out
