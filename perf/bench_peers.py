@@ -11,7 +11,9 @@ What it measures: one whole run of the layered random DAG of ``_graphs`` (width
   graphlib), ``dask_sync`` (``dask.get``), ``dask_threaded``
   (``dask.threaded.get``), ``pipefunc`` and ``hamilton``, each only up to its
   ``max_nodes`` (beyond it, building the peer's graph takes too long: see
-  ``peers.PEERS[...].note``). Graph building is never timed.
+  ``peers.PEERS[...].note``). Graph building is never timed. Prefect and Ray
+  (milliseconds per node, a server or cluster to start) are measured by
+  ``bench_heavy_peers.py`` on small graphs instead.
 
 Target (the "Performance proof" issue): ``td_eager`` at least 10x faster per
 node than ``dask_sync`` at 10,000 nodes.
@@ -57,7 +59,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
 def kinds_at(n: int, only: Sequence[str] | None = None) -> list[str]:
     """Contenders run at ``n`` nodes: the trio ones, then every available peer that fits."""
     ks = list(TRIO_KINDS)
-    ks += [p for p in peers.available() if n <= peers.PEERS[p].max_nodes]
+    ks += [
+        p for p in peers.available() if not peers.PEERS[p].heavy and n <= peers.PEERS[p].max_nodes
+    ]
     return [k for k in ks if only is None or k in only]
 
 
@@ -65,7 +69,9 @@ def skipped_at(n: int) -> dict[str, str]:
     """Peers not run at ``n`` nodes, with the reason."""
     out: dict[str, str] = {}
     for p, peer in peers.PEERS.items():
-        if not peer.available():
+        if peer.heavy:
+            out[p] = f"measured by bench_heavy_peers.py (up to {peer.max_nodes:,} nodes)"
+        elif not peer.available():
             out[p] = f"{peer.needs} is not installed"
         elif n > peer.max_nodes:
             out[p] = f"run up to {peer.max_nodes:,} nodes only: {peer.note or 'too slow'}"

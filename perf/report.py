@@ -3,7 +3,8 @@
 What it reads: every JSON file in ``perf/results/`` (or ``--results``):
 
 * the side-by-side summaries written by ``bench_peers.py --interleaved``
-  (``peers_interleaved.json``), ``bench_memory.py`` (``memory.json``),
+  (``peers_interleaved.json``), ``bench_heavy_peers.py`` (``peers_anchors.json``:
+  Prefect and Ray beside the rest), ``bench_memory.py`` (``memory.json``),
   ``bench_fanout.py`` (``fanout.json``), ``bench_levels.py`` (``levels.json``)
   and ``bench_workflows.py`` (``workflows.json``);
 * any pyperf JSON file (``python perf/bench_*.py -o perf/results/NAME.json``,
@@ -163,6 +164,95 @@ def peers_section(d: Mapping[str, Any], lines: list[str], targets: list[list[str
         vs = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
         lines += [f"Versions: {vs}.", ""]
     lines += ["![per-node cost vs graph size](_static/perf_scaling.svg)", ""]
+
+
+ANCHOR_NAMES = {
+    "raw": "hand-written trio scheduler, one task per node (the floor)",
+    "td_sequential": "trio_dag, `Sequential()`",
+    "td_eager": "trio_dag, `Parallel()` (eager)",
+    "asyncio": "hand-written asyncio: `TaskGroup` + `graphlib.TopologicalSorter`",
+    "hamilton": "Hamilton, driver `execute`",
+    "dask_sync": "Dask, synchronous scheduler (`dask.get`)",
+    "dask_threaded": "Dask, threaded scheduler (`dask.threaded.get`)",
+    "pipefunc": "pipefunc, `Pipeline.run`",
+    "ray": "Ray, one remote task per node, local one-node cluster (`num_cpus=2`)",
+    "prefect": "Prefect 3, a flow submitting one task per node, ephemeral local server",
+}
+"""What each contender of ``peers_anchors.json`` is, for the comparison table."""
+
+
+def anchors_section(d: Mapping[str, Any], lines: list[str]) -> None:
+    """Every engine a user would pick instead, heavy peers included (``bench_heavy_peers.py``)."""
+    sizes = list(d["sizes"])
+    base = d.get("base", "td_eager")
+    lines += [
+        "## Every engine side by side, Prefect and Ray included",
+        "",
+        "The engines a user would pick instead of trio_dag, on the same layered graph",
+        "as above but small, because Prefect and Ray cost milliseconds per node: one",
+        "whole run per measurement, all contenders round-robin in one process. Each",
+        "heavy peer runs at one size, where a run takes seconds (Prefect at 200 nodes,",
+        "Ray at 1,000), with only its own server or cluster up; the others at every size",
+        "they fit, so each ratio to `td_eager` is taken at the same size in the same",
+        "rounds. A fast contender repeats its run within one measurement (at least",
+        "50 ms) and its figure is per run. Start-up (importing the package, starting",
+        "Ray's local cluster or Prefect's ephemeral server) is timed once, apart, and",
+        "is not in the per-node figures; a Prefect run is one flow run, so its fixed",
+        "cost (an empty flow run, in the start-up column) is. Median (and minimum) µs",
+        f"per node over the rounds; *x* is the ratio of the medians to `{base}` (above",
+        "1: trio_dag is faster).",
+        "",
+        f"Command: `{d.get('command', 'python perf/bench_heavy_peers.py')}`.",
+        "Load average (1, 5, 15 min) on the shared 2-core machine:",
+        f"{_load(d.get('load_before'))} before, {_load(d.get('load_after'))} after. Above 2,",
+        "every figure is inflated and the rounds spread (compare medians and minimums):",
+        "read orders of magnitude, or re-run on a quiet machine.",
+        "",
+    ]
+    kinds: list[str] = []
+    for s in d["sizes"].values():
+        kinds += [k for k in s["median_us"] if k not in kinds]
+    last = {
+        k: [s["median_us"][k] for s in d["sizes"].values() if k in s["median_us"]][-1]
+        for k in kinds
+    }
+    rows = []
+    for k in sorted(kinds, key=lambda k: last[k]):
+        row = [f"`{k}`", ANCHOR_NAMES.get(k, "")]
+        for n in sizes:
+            s = d["sizes"][n]
+            med, low = s["median_us"], s.get("min_us", {})
+            if k in med:
+                x = med[k] / med[base] if base in med else None
+                row.append(f"{us(med[k])} ({us(low.get(k))}), {ratio(x)}")
+            else:
+                row.append("-")
+        start = d.get("startup_s", {}).get(k)
+        row.append(
+            ", ".join(f"{p.replace('_', ' ')} {v:.1f} s" for p, v in start.items())
+            if start
+            else "-"
+        )
+        rows.append(row)
+    head = [
+        "contender",
+        "what",
+        *(f"{int(n):,} nodes: median (min) µs/node, x" for n in sizes),
+        "start-up",
+    ]
+    lines += table(head, rows)
+    for n in sizes:
+        for k, why in d["sizes"][n].get("skipped", {}).items():
+            lines.append(f"- {int(n):,} nodes, `{k}` not run: {why}")
+    if any(s.get("skipped") for s in d["sizes"].values()):
+        lines.append("")
+    if "versions" in d:
+        vs = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
+        lines += [f"Versions: {vs}.", ""]
+
+
+def _load(avg: Any) -> str:
+    return "/".join(f"{x:.1f}" for x in avg) if avg else "-"
 
 
 def memory_section(d: Mapping[str, Any], lines: list[str], targets: list[list[str]]) -> None:
@@ -571,7 +661,15 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
             continue
         kind = d.get("bench")
         machine = machine or d.get("machine")
-        if kind in ("peers", "memory", "fanout", "levels", "workflows", *PLACEMENT):
+        if kind in (
+            "peers",
+            "peer_anchors",
+            "memory",
+            "fanout",
+            "levels",
+            "workflows",
+            *PLACEMENT,
+        ):
             continue
         if "benchmarks" in d and "version" in d:
             pyperf_section(stem, d, other)
@@ -591,6 +689,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
     peers: dict[str, Any] | None = by_kind.get("peers")
     if peers:
         peers_section(peers, body, targets)
+    if "peer_anchors" in by_kind:
+        anchors_section(by_kind["peer_anchors"], body)
     if "memory" in by_kind:
         memory_section(by_kind["memory"], body, targets)
     if "fanout" in by_kind:
@@ -629,6 +729,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         "",
         "```sh",
         "python perf/bench_peers.py --interleaved      # peers_interleaved.json",
+        "python perf/bench_heavy_peers.py              # peers_anchors.json (Prefect, Ray)",
         "python perf/bench_memory.py                   # memory.json (subprocess per N)",
         "python perf/bench_fanout.py                   # fanout.json",
         "python perf/bench_levels.py                   # levels.json",
@@ -641,7 +742,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         "",
         "Every script takes `--fast` for fewer rounds and `--smoke` for a few-second",
         "check that it runs; the peers need the `bench` dependency group (dask,",
-        "pipefunc, sf-hamilton).",
+        "pipefunc, sf-hamilton), Prefect and Ray the `peers` group.",
         "",
     ]
     if other:

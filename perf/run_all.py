@@ -6,7 +6,8 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_overhead.py`` (pyperf) -> ``perf/results/overhead.json``
 * ``bench_overhead.py --interleaved`` -> ``perf/results/overhead_interleaved.json``
 * ``bench_recovery.py`` -> ``perf/results/recovery.json``
-* ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
+* ``bench_stream.py``, ``bench_peers.py``, ``bench_heavy_peers.py`` (Prefect
+  and Ray, when the ``peers`` group is installed), ``bench_memory.py``,
   ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
   ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``,
   ``bench_store.py``, ``bench_tuning.py`` -> their own
@@ -56,6 +57,7 @@ CORE = ("bench_build.py", "bench_overhead.py", "bench_recovery.py")
 EXTRA = (
     "bench_stream.py",
     "bench_peers.py",
+    "bench_heavy_peers.py",
     "bench_memory.py",
     "bench_fanout.py",
     "bench_levels.py",
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_stream.py", "--fast", "--quiet", "-o", str(RESULTS / "stream.json"))
         run("bench_stream.py", "--memory")  # 100,000 and 1,000,000 items
         run("bench_peers.py", "--interleaved", "--sizes", "1000,10000", *fast)
+        run("bench_heavy_peers.py", *fast)  # Prefect, Ray (the `peers` group) beside the rest
         run("bench_memory.py")  # up to 1,000,000 nodes in flight, a subprocess each
         run("bench_fanout.py", *fast)
         run("bench_levels.py", *fast)

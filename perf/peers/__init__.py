@@ -18,15 +18,25 @@ Peers (each an optional import: a peer whose package is missing is simply not
 * ``pipefunc``: a ``pipefunc.Pipeline`` of one ``PipeFunc`` per node
   (``peers.pipefunc_peer``);
 * ``hamilton``: a Hamilton driver over a generated module of one function per
-  node (``peers.hamilton_peer``).
+  node (``peers.hamilton_peer``);
+* ``prefect`` and ``ray`` (*heavy* peers, the ``peers`` dependency group):
+  a Prefect 3 ``@flow`` submitting one ``@task`` per node to its ephemeral
+  local server (``peers.prefect_peer``), and one Ray remote task per node on a
+  local one-node cluster (``peers.ray_peer``). Their cost per node is in
+  milliseconds and they need a start-up of seconds (a server, a cluster), so
+  they run only on small graphs, in ``perf/bench_heavy_peers.py``, which also
+  times their start-up (:meth:`Peer.start`) apart from the runs.
 
-This package measures nothing by itself: ``perf/bench_peers.py`` does.
+This package measures nothing by itself: ``perf/bench_peers.py`` and
+``perf/bench_heavy_peers.py`` do.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +57,33 @@ class Peer:
     max_nodes: int
     """Largest graph it is benchmarked on (beyond it, building or running takes too long)."""
     note: str = ""
+    heavy: bool = False
+    """Milliseconds per node and a service to start: measured by ``bench_heavy_peers.py`` only."""
 
     def available(self) -> bool:
         """Whether the peer's package is installed."""
         return self.needs is None or importlib.util.find_spec(self.needs) is not None
+
+    def start(self) -> dict[str, float]:
+        """Import the peer and start its service, if it has one; seconds of each phase.
+
+        ``"import"`` is the import of the peer module (with its package, when
+        not imported before). A peer module may define ``start() -> dict[str,
+        float]`` (idempotent: seconds of each start-up phase, empty when
+        already started) and ``stop()``; a peer without them needs no start-up.
+        """
+        t0 = time.perf_counter()
+        mod = importlib.import_module(f"peers.{self.module}")
+        out = {"import": time.perf_counter() - t0}
+        start: Callable[[], dict[str, float]] | None = getattr(mod, "start", None)
+        return out | (start() if start is not None else {})
+
+    def stop(self) -> None:
+        """Stop the peer's service, if it has one and it was started (never imports it)."""
+        mod = sys.modules.get(f"peers.{self.module}")
+        stop: Callable[[], None] | None = getattr(mod, "stop", None)
+        if stop is not None:
+            stop()
 
     def prepare(self, parents: Parents) -> Runner:
         """Build the peer's form of the graph (untimed); return its runner."""
@@ -99,6 +132,26 @@ PEERS: dict[str, Peer] = {
             "not tried at 100,000 nodes for lack of time (building the driver took "
             "1.5 s at 1,000 nodes)",
         ),
+        Peer(
+            "prefect",
+            "prefect_peer",
+            "prepare",
+            "prefect",
+            200,
+            "tens of milliseconds per task (one task run recorded by its server): "
+            "a 200-node run already takes seconds",
+            heavy=True,
+        ),
+        Peer(
+            "ray",
+            "ray_peer",
+            "prepare",
+            "ray",
+            1_000,
+            "over a millisecond per task (a remote task on a local cluster): "
+            "a 1,000-node run already takes seconds",
+            heavy=True,
+        ),
     )
 }
 """Every peer, by name."""
@@ -111,7 +164,6 @@ def available() -> list[str]:
 
 def sync_runner(run_once: Callable[[], list[Any]]) -> Runner:
     """A :data:`Runner` for a synchronous engine: ``loops`` calls of ``run_once``."""
-    import time
 
     def runner(loops: int) -> tuple[float, list[Any]]:
         out: list[Any] = []
