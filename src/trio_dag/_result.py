@@ -8,6 +8,7 @@ module stays free of any import, so no layer below the results reaches up.
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
@@ -190,6 +191,28 @@ class MapElements:
 
 
 @final
+class RunId:
+    """A run's id, drawn when first read (internal).
+
+    Most runs are never asked for their id: drawing 48 random bits costs a
+    system call, so a run and its results share one ``RunId`` and the first
+    to read it draws it (``secrets.token_hex(6)``: 12 hex digits).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None = None) -> None:
+        self.value = value
+
+    def get(self) -> str:
+        """The id, drawn now if nobody read it before."""
+        v = self.value
+        if v is None:
+            v = self.value = secrets.token_hex(6)
+        return v
+
+
+@final
 class RunResult(Mapping[str, Any]):
     """The result of a run: a read-only ``Mapping`` of node name to value.
 
@@ -201,7 +224,6 @@ class RunResult(Mapping[str, Any]):
     Attributes:
         graph: the compiled :class:`~trio_dag.Graph` that ran.
         status: how the run ended, a :class:`RunStatus`.
-        run_id: an id unique to the run (also in :func:`trio_dag.current_attempt`).
     """
 
     __slots__ = (
@@ -211,11 +233,11 @@ class RunResult(Mapping[str, Any]):
         "_errors",
         "_last",
         "_restored",
+        "_run_id",
         "_start",
         "_statuses",
         "_values",
         "graph",
-        "run_id",
         "status",
     )
 
@@ -228,7 +250,7 @@ class RunResult(Mapping[str, Any]):
         errors: dict[int, BaseException],
         attempts: dict[int, int],
         status: RunStatus,
-        run_id: str,
+        run_id: str | RunId,
         last: dict[int, BaseException] | None = None,
         restored: dict[int, NodeStatus] | None = None,
         elements: dict[int, MapElements] | None = None,
@@ -240,7 +262,8 @@ class RunResult(Mapping[str, Any]):
         self._errors = errors
         self._attempts = attempts
         self.status = status
-        self.run_id = run_id
+        # a run's result shares its RunId: whichever asks first draws the id
+        self._run_id = run_id if type(run_id) is RunId else RunId(run_id)
         self._restored = restored
         self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
         self._elements = elements or {}  # map nodes that failed or collected failures
@@ -266,6 +289,11 @@ class RunResult(Mapping[str, Any]):
                 self._elements or None,
             ),
         )
+
+    @property
+    def run_id(self) -> str:
+        """An id unique to the run (also in :func:`trio_dag.current_attempt`)."""
+        return self._run_id.get()
 
     # -- Mapping
     @overload

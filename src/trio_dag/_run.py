@@ -110,6 +110,7 @@ class _Run(MapPool):
         node for durability.
         """
         self.journal = journal
+        self.scope = trio.CancelScope()  # the writer may stop the run at any time
         self.chain = False  # _journaled_node starts dependents, after the commit
         journal.on_failure = self._store_failed
         self._node = self._journaled_node  # type: ignore[method-assign]
@@ -117,6 +118,7 @@ class _Run(MapPool):
     def _store_failed(self) -> None:
         """Committing to the store failed: stop the run (it raises StoreError)."""
         self.stopped = True
+        assert self.scope is not None  # made by _use_journal
         self.scope.cancel()
 
     # ------------------------------------------------------------ the run
@@ -130,15 +132,33 @@ class _Run(MapPool):
             if self.emit:
                 self.emit("run_started", self.graph.name, self.run_id)
             try:
-                with self.scope:
-                    if deadline is not None:
-                        self.scope.deadline = trio.current_time() + deadline
-                    if self.sequential:
-                        await self._sequential()
-                    elif self.eager:
-                        await self._eager()
-                    else:
-                        await self._levels()
+                scope = self.scope  # a durable run's is made before it starts
+                if scope is None and self.eager:
+                    # The nursery's cancel scope is the run's: a second one costs a
+                    # small run about a tenth of its time.
+                    self.deadline = deadline
+                    await self._eager()
+                elif (
+                    scope is None
+                    and self.sequential
+                    and deadline is None
+                    and not (self.level_restarts)
+                ):
+                    # Nothing runs beside the node that fails: fail-fast stops the loop
+                    # through ``stopped``, and no cancel scope is needed.
+                    await self._sequential()
+                else:
+                    if scope is None:
+                        scope = self.scope = trio.CancelScope()
+                    with scope:
+                        if deadline is not None:
+                            scope.deadline = trio.current_time() + deadline
+                        if self.sequential:
+                            await self._sequential()
+                        elif self.eager:
+                            await self._eager()
+                        else:
+                            await self._levels()
             except BaseException as exc:  # cancelled from outside, KeyboardInterrupt, SystemExit
                 escaped = exc  # node failures never get here: they end in the node's task
             result = self._result(escaped)
@@ -176,6 +196,12 @@ class _Run(MapPool):
         finally:
             del cause, errs
 
+    def _scope_is(self, scope: trio.CancelScope) -> None:
+        """``scope`` (an eager run's nursery's) is the run's cancel scope, with its deadline."""
+        self.scope = scope
+        if self.deadline is not None:
+            scope.deadline = trio.current_time() + self.deadline
+
     async def _go_holding(self, deadline: float | None, table: Resources) -> RunResult:
         self.resources = table
         return await self.go(deadline)
@@ -188,7 +214,7 @@ class _Run(MapPool):
             status = RunStatus.HALTED
         elif self.errors:
             status = RunStatus.FAILED
-        elif self.scope.cancelled_caught and not self.stopped:
+        elif self.scope is not None and self.scope.cancelled_caught and not self.stopped:
             status = RunStatus.TIMED_OUT
         else:
             status = RunStatus.COMPLETED
@@ -202,7 +228,7 @@ class _Run(MapPool):
             self.errors,
             self.attempts,
             status,
-            self.run_id,
+            self._id,
             last,
             self.restored or None,
             self.elements,
@@ -210,6 +236,8 @@ class _Run(MapPool):
 
     async def _eager(self) -> None:
         async with trio.open_nursery() as nursery:
+            if self.scope is None:  # the run's scope is the nursery's (see go)
+                self._scope_is(nursery.cancel_scope)
             self.nurseries.add(nursery)
             self.spawn = nursery.start_soon
             node, names = self._node, self.names
@@ -245,13 +273,44 @@ class _Run(MapPool):
         self.seq_task = task = trio.lowlevel.current_task()
         self.seq_outer = len(task.child_nurseries)
         journal = self.journal
+        # A plain node runs inline, as _node would run it, without a coroutine of its
+        # own; and with one clock read: it starts when the node before it ended
+        # (nothing between them waits). Events, slots and a store take _node.
+        inline = journal is None and self.node_emit is None and self.slots is None
+        plain, fns, slot_deps, values = self.plain, self.fns, self.slot_deps, self.values
+        start, end, now = self.start, self.end, self.now
+        t = now()
         for level in self.graph._level_ix:
             if journal is not None:  # write-through: this level's inputs are committed
                 await journal.flush()
             for i in self._members(level):
                 await checkpoint()
+                if self.stopped:  # fail-fast: a run without a cancel scope stops here
+                    return
                 self.seq_current = i
-                await node(i)
+                if not (inline and plain[i]):
+                    await node(i)
+                    t = now()
+                    continue
+                start[i] = t
+                try:
+                    v = await fns[i](*[values[d] for d in slot_deps[i]])
+                except Exception as exc:
+                    self._failed(i, exc)
+                    t = now()
+                    continue
+                except trio.Cancelled as exc:  # costs nothing unless raised
+                    if not self._stray(i, exc):
+                        raise
+                    t = now()
+                    continue
+                except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
+                    if not self._group_ended(i, group):
+                        raise
+                    t = now()
+                    continue
+                end[i] = t = now()
+                values[i] = v
 
     # ------------------------------------------------------- one node
 
@@ -437,7 +496,7 @@ class _Run(MapPool):
             return self._stray(i, group)
         if (
             self.level_restarts
-            and not self.scope.cancel_called
+            and not (self.scope is not None and self.scope.cancel_called)
             and trio.current_effective_deadline() == -math.inf
         ):
             self.last[i] = errors  # superseded by a restart (or cancelled from outside)
