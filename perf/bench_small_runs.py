@@ -310,8 +310,13 @@ def report(out: dict[str, Any]) -> str:
 
 def main_pyperf() -> None:
     """pyperf mode: each workload in its own benchmark (per run, or per node)."""
-    sys.argv.remove("--pyperf")
-    runner, _ = _common.make_runner((N,))
+    import pyperf
+
+    def keep_mode(cmd: list[str], args: argparse.Namespace) -> None:
+        cmd.append("--pyperf")  # the worker processes run this mode too
+
+    runner = pyperf.Runner(add_cmdline_args=keep_mode)
+    runner.argparser.add_argument("--pyperf", action="store_true")
     for k, w in SMALL_WORK.items():
         runner.bench_time_func(f"small_{k}", _common.timer(lambda w=w: w))
     for k in PER_NODE:

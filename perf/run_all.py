@@ -9,7 +9,7 @@ What it runs (each as its own process, from the repository root or anywhere):
 * ``bench_stream.py``, ``bench_peers.py``, ``bench_memory.py``,
   ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
   ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``,
-  ``bench_store.py`` -> their own
+  ``bench_store.py``, ``bench_small_runs.py`` -> their own
   ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
@@ -64,6 +64,7 @@ EXTRA = (
     "bench_cpu_pipeline.py",
     "bench_remote_tasks.py",
     "bench_store.py",
+    "bench_small_runs.py",
 )
 
 
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_cpu_pipeline.py", *fast, "--dask", "-o", str(RESULTS / "cpu_pipeline.json"))
         run("bench_remote_tasks.py", *fast, "-o", str(RESULTS / "remote_tasks.json"))
         run("bench_store.py", *fast, "-o", str(RESULTS / "store.json"))
+        run("bench_small_runs.py", *fast, "-o", str(RESULTS / "small_runs.json"))
         run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()
     RESULTS.mkdir(exist_ok=True)

@@ -428,7 +428,11 @@ class DAG(metaclass=DAGMeta):
             and run_key is None
             and on_change == "error"
         ):  # the default call: its options were checked once (see _default_options)
-            options = cls._default_options()
+            cached = cls._run_defaults
+            if cached is not None and cached[0] is cls and cached[1] is cls.supervisor:
+                options = cached[2]
+            else:
+                options = cls._default_options()
         else:
             # run, resume and stream repeat this keyword forwarding on purpose: each
             # keeps its explicit, typed public signature, and RunOptions.build is the
@@ -463,9 +467,6 @@ class DAG(metaclass=DAGMeta):
         with placements or limits is resolved on every call (a named one may
         be missing, which is an error each time).
         """
-        cached = cls._run_defaults
-        if cached is not None and cached[0] is cls and cached[1] is cls.supervisor:
-            return cached[2]
         graph = cls.graph
         options = RunOptions.build(f"DAG {graph.name!r}: run", cls.supervisor, graph=graph)
         if graph._placements is None:

@@ -196,12 +196,6 @@ class _Run(MapPool):
         finally:
             del cause, errs
 
-    def _scope_is(self, scope: trio.CancelScope) -> None:
-        """``scope`` (an eager run's nursery's) is the run's cancel scope, with its deadline."""
-        self.scope = scope
-        if self.deadline is not None:
-            scope.deadline = trio.current_time() + self.deadline
-
     async def _go_holding(self, deadline: float | None, table: Resources) -> RunResult:
         self.resources = table
         return await self.go(deadline)
@@ -237,7 +231,9 @@ class _Run(MapPool):
     async def _eager(self) -> None:
         async with trio.open_nursery() as nursery:
             if self.scope is None:  # the run's scope is the nursery's (see go)
-                self._scope_is(nursery.cancel_scope)
+                self.scope = scope = nursery.cancel_scope
+                if self.deadline is not None:
+                    scope.deadline = trio.current_time() + self.deadline
             self.nurseries.add(nursery)
             self.spawn = nursery.start_soon
             node, names = self._node, self.names

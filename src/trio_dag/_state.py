@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RunState"]
 
+_NONE: list[Any] = []  # never added to: the runs without level restarts share it
+
 
 class RunState:
     """The state of one run. Per-node data lives in flat lists indexed by node.
@@ -149,7 +151,7 @@ class RunState:
         else:
             self.policies = tuple(p or default_policy for p in graph._policies)
             self.plain = (False,) * n
-        levels = self.level_restarts = supervisor.needs_levels
+        levels = self.level_restarts = supervisor.strategy != "one_for_one"  # needs_levels
         if levels:  # _clear takes a restarted node off the plain path
             self.plain = list(self.plain)
         k: int | None = None
@@ -230,8 +232,9 @@ class RunState:
         self.deadline: float | None = None  # an eager run's, for its nursery's scope
         self.nurseries: set[trio.Nursery] = set()
         self.level_nursery: trio.Nursery | None = None
-        self.node_scopes: list[trio.CancelScope | None] = [None] * n if levels else []
-        self.generation: list[int] = [0] * n if levels else []  # restarts spawned
+        # per node under a level-restarting supervisor; else one shared empty list
+        self.node_scopes: list[trio.CancelScope | None] = [None] * n if levels else _NONE
+        self.generation: list[int] = [0] * n if levels else _NONE  # restarts spawned
         self.seq_task: trio.lowlevel.Task | None = None  # Sequential: the task running nodes
         self.seq_outer = 0  # ... and how many nurseries it had open when the run began
         self.seq_current = 0  # ... and the node it runs
