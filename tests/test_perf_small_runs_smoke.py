@@ -39,3 +39,6 @@ def test_interleaved_reports_every_ratio(tmp_path: Path) -> None:
     text = bench_small_runs.report(out)
     assert "eager / raw_nursery" in text
     assert "sequential_n / plain_loop" in text
+    md, _ = importlib.import_module("report").render({"small_runs": out})
+    assert "## Small runs and Sequential" in md
+    assert "3-node `await Dag.run()` (eager), per run" in md

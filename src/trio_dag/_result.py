@@ -201,15 +201,22 @@ class RunId:
 
     __slots__ = ("value",)
 
-    def __init__(self, value: str | None = None) -> None:
-        self.value = value
+    value: str  # unset until drawn (or given by of())
+
+    @classmethod
+    def of(cls, value: str) -> RunId:
+        """A ``RunId`` whose id is ``value`` already."""
+        rid = cls()
+        rid.value = value
+        return rid
 
     def get(self) -> str:
         """The id, drawn now if nobody read it before."""
-        v = self.value
-        if v is None:
+        try:
+            return self.value
+        except AttributeError:  # the first read: RunId() runs no __init__ of its own
             v = self.value = secrets.token_hex(6)
-        return v
+            return v
 
 
 @final
@@ -263,10 +270,11 @@ class RunResult(Mapping[str, Any]):
         self._attempts = attempts
         self.status = status
         # a run's result shares its RunId: whichever asks first draws the id
-        self._run_id = run_id if type(run_id) is RunId else RunId(run_id)
+        self._run_id = run_id if type(run_id) is RunId else RunId.of(run_id)
         self._restored = restored
-        self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
-        self._elements = elements or {}  # map nodes that failed or collected failures
+        # errors of nodes that did not fail finally (see last_errors)
+        self._last = {} if last is None else last
+        self._elements = {} if elements is None else elements  # map nodes that failed or collected
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:

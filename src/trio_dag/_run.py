@@ -213,7 +213,9 @@ class _Run(MapPool):
         else:
             status = RunStatus.COMPLETED
         values = self.values
-        last = {i: e for i, e in self.last.items() if values[i] is MISSING} if self.last else None
+        last = self.last
+        if last:
+            last = {i: e for i, e in last.items() if values[i] is MISSING}
         return RunResult(
             self.graph,
             values,

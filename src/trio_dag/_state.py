@@ -192,7 +192,9 @@ class RunState:
         self.start: list[float | None]
         self.end: list[float | None]
         if partial is None:
-            self.values = [MISSING] * n + input_values
+            self.values = values = [MISSING] * n
+            if input_values:
+                values += input_values
             self.start = [None] * n
             self.end = [None] * n
             self.remaining = list(graph._indegree)
