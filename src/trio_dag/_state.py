@@ -171,15 +171,18 @@ class RunState:
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
         emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
-        # Per-node and per-element events only when some instrument overrides one.
-        self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
-        self.element_emit = emit if emit and emit.wants(ELEMENT_HOOKS) else None
+        if emit is None:
+            self.node_emit = self.element_emit = None
+            self.watch_overrun = False
+        else:  # per-node and per-element events only when some instrument overrides one
+            self.node_emit = emit if emit.wants(NODE_HOOKS) else None
+            self.element_emit = emit if emit.wants(ELEMENT_HOOKS) else None
+            self.watch_overrun = emit.wants(("node_overran",))
         # placement (run_in=) and named limits: None unless a node asked for one
         self.placed = graph._placed
         self.placements = options.placements
         self.limiters = options.limiters
         self.chunks = graph._chunks
-        self.watch_overrun = bool(emit and emit.wants(("node_overran",)))
         self.fail_fast = options.fail_fast
         self.supervisor = supervisor
         self.seed = options.seed
