@@ -231,6 +231,7 @@ class RunResult(Mapping[str, Any]):
     Attributes:
         graph: the compiled :class:`~trio_dag.Graph` that ran.
         status: how the run ended, a :class:`RunStatus`.
+        run_id: an id unique to the run (also in :func:`trio_dag.current_attempt`).
     """
 
     __slots__ = (
