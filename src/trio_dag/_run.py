@@ -133,17 +133,14 @@ class _Run(MapPool):
                 self.emit("run_started", self.graph.name, self.run_id)
             try:
                 scope = self.scope  # a durable run's is made before it starts
-                if scope is None and self.eager:
+                # (an eager run never restarts levels: such a supervisor needs levels)
+                unscoped = scope is None and not self.level_restarts
+                if unscoped and self.eager:
                     # The nursery's cancel scope is the run's: a second one costs a
                     # small run about a tenth of its time.
                     self.deadline = deadline
                     await self._eager()
-                elif (
-                    scope is None
-                    and self.sequential
-                    and deadline is None
-                    and not (self.level_restarts)
-                ):
+                elif unscoped and self.sequential and deadline is None:
                     # Nothing runs beside the node that fails: fail-fast stops the loop
                     # through ``stopped``, and no cancel scope is needed.
                     await self._sequential()
