@@ -9,7 +9,8 @@ nodes that asked for retries, timeouts or mapping.
 
 The run is one object whose class is cut along its concepts: ``_state.py``
 (per-run state), ``_supervision.py`` (attempts and restarts), ``_maps.py``
-(the map worker pool) and, here, scheduling and the run's outcome.
+(the map worker pool), ``_sequential.py`` (the Sequential loop) and, here,
+parallel scheduling and the run's outcome.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import trio
 from ._context import _current_run
 from ._durable import Journal
 from ._exceptions import ResourceError
-from ._maps import MapPool
 from ._options import RunOptions
 from ._resources import Resources, hold
 from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._sequential import SequentialRun
 from ._state import _only_cancelled
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ async def _execute_durable(
     return result
 
 
-class _Run(MapPool):
+class _Run(SequentialRun):
     """One run: scheduling and outcome (state and the rest come from the bases)."""
 
     def _use_journal(self, journal: Journal) -> None:
@@ -260,52 +261,6 @@ class _Run(MapPool):
                 if emit:
                     emit("level_finished", li)
             self.nurseries.discard(nursery)
-
-    async def _sequential(self) -> None:
-        checkpoint = trio.lowlevel.checkpoint_if_cancelled
-        node = self._node
-        # current_attempt() finds the node from this task (no ContextVar set per node)
-        self.seq_task = task = trio.lowlevel.current_task()
-        self.seq_outer = len(task.child_nurseries)
-        journal = self.journal
-        # A plain node runs inline, as _node would run it, without a coroutine of its
-        # own; and with one clock read: it starts when the node before it ended
-        # (nothing between them waits). Events, slots and a store take _node.
-        inline = journal is None and self.node_emit is None and self.slots is None
-        plain, fns, slot_deps, values = self.plain, self.fns, self.slot_deps, self.values
-        start, end, now = self.start, self.end, self.now
-        t = now()
-        for level in self.graph._level_ix:
-            if journal is not None:  # write-through: this level's inputs are committed
-                await journal.flush()
-            for i in self._members(level):
-                await checkpoint()
-                if self.stopped:  # fail-fast: a run without a cancel scope stops here
-                    return
-                self.seq_current = i
-                if not (inline and plain[i]):
-                    await node(i)
-                    t = now()
-                    continue
-                start[i] = t
-                try:
-                    v = await fns[i](*[values[d] for d in slot_deps[i]])
-                except Exception as exc:
-                    self._failed(i, exc)
-                    t = now()
-                    continue
-                except trio.Cancelled as exc:  # costs nothing unless raised
-                    if not self._stray(i, exc):
-                        raise
-                    t = now()
-                    continue
-                except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-                    if not self._group_ended(i, group):
-                        raise
-                    t = now()
-                    continue
-                end[i] = t = now()
-                values[i] = v
 
     # ------------------------------------------------------- one node
 

@@ -261,6 +261,14 @@ class RunState:
         """Run node ``i`` to a value or a final failure (the scheduler's, in ``_run.py``)."""
         raise NotImplementedError
 
+    def _stray(self, i: int, exc: BaseException) -> bool:
+        """Whether a trio.Cancelled that ended node ``i`` was stray (in ``_run.py``)."""
+        raise NotImplementedError
+
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
+        """Whether a non-Exception group that ended node ``i`` is handled (in ``_run.py``)."""
+        raise NotImplementedError
+
     def _members(self, level: tuple[int, ...]) -> Sequence[int]:
         """The nodes of ``level`` this run executes (not done, no missing dependency)."""
         if self.check_blocked:
