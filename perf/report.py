@@ -510,6 +510,70 @@ def placement_section(
         )
 
 
+_SMALL_ROWS = (
+    (
+        "eager",
+        "3-node `await Dag.run()` (eager), per run",
+        "`_rawtrio.run`: a nursery, one task per node",
+    ),
+    (
+        "sequential",
+        "3-node run, `Sequential()`, per run",
+        "the 3 coroutines by hand, a `checkpoint()` after each",
+    ),
+    (
+        "sequential_n",
+        "`Sequential()`, 10,000 nodes, per node",
+        "a plain loop, a `checkpoint_if_cancelled()` per node",
+    ),
+)
+
+
+def small_runs_section(d: Mapping[str, Any], lines: list[str], targets: list[list[str]]) -> None:
+    load = d.get("loadavg_before", [None])[0]
+    lines += [
+        "## Small runs and Sequential",
+        "",
+        "What one run costs besides its nodes (`bench_small_runs.py`), round-robin in",
+        "one process beside hand-written trio. A run pays, once: a `RunState` (flat",
+        "per-node lists; slotted), a `RunResult`, a context variable so",
+        "`current_attempt()` finds the run, and, for an eager run, the nursery its",
+        "nodes run in. It pays nothing for what it did not ask for: a call without",
+        "options reuses the options checked at its first call (per class and",
+        "supervisor), the run id is drawn when first read, and no cancel scope is",
+        "opened besides an eager run's nursery (its scope is the run's: fail-fast,",
+        "deadline) unless a deadline, a store or a level-restarting supervisor needs",
+        "one. `Sequential()` runs a plain node inline, in the run's own task (no",
+        "coroutine of its own), with one cancellation check and one clock read: a",
+        "node starts when the one before it ended. Ratios are medians of the",
+        "thread's CPU time (steadier on a shared machine), with wall-clock medians",
+        f"beside them (load average {load:.1f} at the start).",
+        "",
+    ]
+    cpu, wall = d["cpu"]["ratios"], d["wall"]["ratios"]
+    med = d["cpu"]["median_us"]
+    unit = {"eager": "per run", "sequential": "per run", "sequential_n": "per node"}
+    rows = []
+    for k, what, floor in _SMALL_ROWS:
+        r = cpu[k]
+        ok = r["median_ratio"] <= r["target"]
+        rows.append(
+            [
+                what,
+                floor,
+                us(med[f"{k} ({unit[k]})"]),
+                us(med[f"{r['floor']} ({unit[k]})"]),
+                ratio(r["median_ratio"]),
+                ratio(wall[k]["median_ratio"]),
+                f"<= {r['target']}x",
+            ]
+        )
+        targets.append([what, f"<= {r['target']}x", ratio(r["median_ratio"]), floor, verdict(ok)])
+    lines += table(
+        ["run", "floor", "CPU µs", "floor CPU µs", "ratio (CPU)", "ratio (wall)", "target"], rows
+    )
+
+
 def workflows_section(d: Mapping[str, Any], lines: list[str]) -> None:
     lines += [
         "## Real workflows (WfCommons)",
@@ -668,6 +732,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
             "fanout",
             "levels",
             "workflows",
+            "small_runs",
             *PLACEMENT,
         ):
             continue
@@ -699,6 +764,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         levels_section(by_kind["levels"], body, targets)
     if "workflows" in by_kind:
         workflows_section(by_kind["workflows"], body)
+    if "small_runs" in by_kind:
+        small_runs_section(by_kind["small_runs"], body, targets)
     if any(k in by_kind for k in PLACEMENT):
         placement_section(by_kind, body, targets)
     head = [
@@ -737,6 +804,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         "python perf/bench_placement.py -o perf/results/placement.json",
         "python perf/bench_cpu_pipeline.py --dask -o perf/results/cpu_pipeline.json",
         "python perf/bench_remote_tasks.py -o perf/results/remote_tasks.json",
+        "python perf/bench_small_runs.py               # small_runs.json",
         "python perf/report.py                         # this page and the SVG",
         "```",
         "",

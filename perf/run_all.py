@@ -10,7 +10,7 @@ What it runs (each as its own process, from the repository root or anywhere):
   and Ray, when the ``peers`` group is installed), ``bench_memory.py``,
   ``bench_fanout.py``, ``bench_levels.py``, ``bench_workflows.py``,
   ``bench_placement.py``, ``bench_cpu_pipeline.py``, ``bench_remote_tasks.py``,
-  ``bench_store.py``, ``bench_tuning.py`` -> their own
+  ``bench_store.py``, ``bench_tuning.py``, ``bench_small_runs.py`` -> their own
   ``perf/results/*.json``, then ``report.py`` -> ``docs/performance.md``
 
 then prints (and writes to ``perf/results/summary.txt``): per-node µs of every
@@ -67,6 +67,7 @@ EXTRA = (
     "bench_remote_tasks.py",
     "bench_store.py",
     "bench_tuning.py",
+    "bench_small_runs.py",
 )
 
 
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         run("bench_remote_tasks.py", *fast, "-o", str(RESULTS / "remote_tasks.json"))
         run("bench_store.py", *fast, "-o", str(RESULTS / "store.json"))
         run("bench_tuning.py", "-o", str(RESULTS / "tuning.json"))
+        run("bench_small_runs.py", *fast, "-o", str(RESULTS / "small_runs.json"))
         run("report.py")  # docs/performance.md and docs/_static/perf_scaling.svg
     text = summary()
     RESULTS.mkdir(exist_ok=True)

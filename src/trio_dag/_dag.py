@@ -30,7 +30,7 @@ from ._options import RunOptions
 from ._placement import Placement
 from ._result import RunResult
 from ._retry import RetryPolicy
-from ._run import execute
+from ._run import _Run, execute
 from ._store import SQLiteStore
 from ._strategies import Strategy
 from ._stream import StreamResults, open_stream, open_stream_holding
@@ -69,6 +69,10 @@ class DAG(metaclass=DAGMeta):
     graph: ClassVar[Graph]
 
     supervisor: ClassVar[Supervisor] = Supervisor()
+
+    # run()'s options without keywords: (class, its supervisor then, options). A
+    # subclass inherits its base's entry, so the class is part of the key.
+    _run_defaults: ClassVar[tuple[type[DAG], Supervisor, RunOptions] | None] = None
 
     @classmethod
     def from_nodes(
@@ -216,27 +220,64 @@ class DAG(metaclass=DAGMeta):
                 ``on_change="error"``, or the store failed.
         """
         graph = cls.graph
-        # run, resume and stream repeat this keyword forwarding on purpose: each
-        # keeps its explicit, typed public signature, and RunOptions.build is the
-        # one place that checks the options.
-        options = RunOptions.build(
-            f"DAG {graph.name!r}: run",
-            cls.supervisor,
-            strategy=strategy,
-            supervisor=supervisor,
-            on_failure=on_failure,
-            retry=retry,
-            deadline=deadline,
-            seed=seed,
-            instruments=instruments,
-            graph=graph,
-            placements=placements,
-            limiters=limiters,
-            store=store,
-            run_key=run_key,
-            on_change=on_change,
-        )
-        return await execute(graph, graph.bind_inputs(inputs), None, options)
+        if (
+            strategy is None
+            and supervisor is None
+            and on_failure == "fail_fast"
+            and retry is None
+            and deadline is None
+            and seed is None
+            and instruments == ()
+            and placements is None
+            and limiters is None
+            and store is None
+            and run_key is None
+            and on_change == "error"
+        ):  # the default call: its options were checked once (see _default_options)
+            cached = cls._run_defaults
+            if cached is not None and cached[0] is cls and cached[1] is cls.supervisor:
+                options = cached[2]
+            else:
+                options = cls._default_options()
+        else:
+            # run, resume and stream repeat this keyword forwarding on purpose: each
+            # keeps its explicit, typed public signature, and RunOptions.build is the
+            # one place that checks the options.
+            options = RunOptions.build(
+                f"DAG {graph.name!r}: run",
+                cls.supervisor,
+                strategy=strategy,
+                supervisor=supervisor,
+                on_failure=on_failure,
+                retry=retry,
+                deadline=deadline,
+                seed=seed,
+                instruments=instruments,
+                graph=graph,
+                placements=placements,
+                limiters=limiters,
+                store=store,
+                run_key=run_key,
+                on_change=on_change,
+            )
+            if store is not None:
+                return await execute(graph, graph.bind_inputs(inputs), None, options)
+        values = graph.bind_inputs(inputs) if inputs is not None or graph.inputs else []
+        return await _Run(graph, values, None, options).go(options.deadline)
+
+    @classmethod
+    def _default_options(cls) -> RunOptions:
+        """The checked options of ``run()`` without options, built once per class.
+
+        Rebuilt when the class's ``supervisor`` was replaced since; a graph
+        with placements or limits is resolved on every call (a named one may
+        be missing, which is an error each time).
+        """
+        graph = cls.graph
+        options = RunOptions.build(f"DAG {graph.name!r}: run", cls.supervisor, graph=graph)
+        if graph._placements is None:
+            cls._run_defaults = (cls, cls.supervisor, options)
+        return options
 
     @classmethod
     async def resume(

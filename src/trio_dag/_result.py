@@ -10,6 +10,7 @@ module stays free of any import, so no layer below the results reaches up.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
@@ -40,6 +41,36 @@ R = TypeVar("R")
 
 
 @final
+@final
+class RunId:
+    """A run's id, drawn when first read (internal).
+
+    Most runs are never asked for their id: drawing 48 random bits costs a
+    system call, so a run and its results share one ``RunId`` and the first
+    to read it draws it (``secrets.token_hex(6)``: 12 hex digits).
+    """
+
+    __slots__ = ("value",)
+
+    value: str  # unset until drawn (or given by of())
+
+    @classmethod
+    def of(cls, value: str) -> RunId:
+        """A ``RunId`` whose id is ``value`` already."""
+        rid = cls()
+        rid.value = value
+        return rid
+
+    def get(self) -> str:
+        """The id, drawn now if nobody read it before."""
+        try:
+            return self.value
+        except AttributeError:  # the first read: RunId() runs no __init__ of its own
+            v = self.value = secrets.token_hex(6)
+            return v
+
+
+@final
 class RunResult(Mapping[str, Any]):
     """The result of a run: a read-only ``Mapping`` of node name to value.
 
@@ -61,11 +92,11 @@ class RunResult(Mapping[str, Any]):
         "_errors",
         "_last",
         "_restored",
+        "_run_id",
         "_start",
         "_statuses",
         "_values",
         "graph",
-        "run_id",
         "status",
     )
 
@@ -78,7 +109,7 @@ class RunResult(Mapping[str, Any]):
         errors: dict[int, BaseException],
         attempts: dict[int, int],
         status: RunStatus,
-        run_id: str,
+        run_id: str | RunId,
         last: dict[int, BaseException] | None = None,
         restored: dict[int, NodeStatus] | None = None,
         elements: dict[int, MapElements] | None = None,
@@ -90,10 +121,12 @@ class RunResult(Mapping[str, Any]):
         self._errors = errors
         self._attempts = attempts
         self.status = status
-        self.run_id = run_id
+        # a run's result shares its RunId: whichever asks first draws the id
+        self._run_id = run_id if type(run_id) is RunId else RunId.of(run_id)
         self._restored = restored
-        self._last = last or {}  # errors of nodes that did not fail finally (see last_errors)
-        self._elements = elements or {}  # map nodes that failed or collected failures
+        # errors of nodes that did not fail finally (see last_errors)
+        self._last = {} if last is None else last
+        self._elements = {} if elements is None else elements  # map nodes that failed or collected
         self._statuses: tuple[NodeStatus, ...] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -116,6 +149,11 @@ class RunResult(Mapping[str, Any]):
                 self._elements or None,
             ),
         )
+
+    @property
+    def run_id(self) -> str:
+        """An id unique to the run (also in :func:`trio_dag.current_attempt`)."""
+        return self._run_id.get()
 
     # -- Mapping
     @overload

@@ -9,7 +9,8 @@ nodes that asked for retries, timeouts or mapping.
 
 The run is one object whose class is cut along its concepts: ``_state.py``
 (per-run state), ``_supervision.py`` (attempts and restarts), ``_maps.py``
-(the map worker pool) and, here, scheduling and the run's outcome.
+(the map worker pool), ``_sequential.py`` (the Sequential loop) and, here,
+parallel scheduling and the run's outcome.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import trio
 from ._context import _current_run
 from ._durable import Journal
 from ._exceptions import ResourceError
-from ._maps import MapPool
 from ._options import RunOptions
 from ._resources import Resources, hold
 from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._sequential import SequentialRun
 from ._state import _only_cancelled
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ async def _execute_durable(
     return result
 
 
-class _Run(MapPool):
+class _Run(SequentialRun):
     """One run: scheduling and outcome (state and the rest come from the bases)."""
 
     def _use_journal(self, journal: Journal) -> None:
@@ -110,6 +111,7 @@ class _Run(MapPool):
         node for durability.
         """
         self.journal = journal
+        self.scope = trio.CancelScope()  # the writer may stop the run at any time
         self.chain = False  # _journaled_node starts dependents, after the commit
         journal.on_failure = self._store_failed
         self._node = self._journaled_node  # type: ignore[method-assign]
@@ -117,6 +119,7 @@ class _Run(MapPool):
     def _store_failed(self) -> None:
         """Committing to the store failed: stop the run (it raises StoreError)."""
         self.stopped = True
+        assert self.scope is not None  # made by _use_journal
         self.scope.cancel()
 
     # ------------------------------------------------------------ the run
@@ -130,15 +133,30 @@ class _Run(MapPool):
             if self.emit:
                 self.emit("run_started", self.graph.name, self.run_id)
             try:
-                with self.scope:
-                    if deadline is not None:
-                        self.scope.deadline = trio.current_time() + deadline
-                    if self.sequential:
-                        await self._sequential()
-                    elif self.eager:
-                        await self._eager()
-                    else:
-                        await self._levels()
+                scope = self.scope  # a durable run's is made before it starts
+                # (an eager run never restarts levels: such a supervisor needs levels)
+                unscoped = scope is None and not self.level_restarts
+                if unscoped and self.eager:
+                    # The nursery's cancel scope is the run's: a second one costs a
+                    # small run about a tenth of its time.
+                    self.deadline = deadline
+                    await self._eager()
+                elif unscoped and self.sequential and deadline is None:
+                    # Nothing runs beside the node that fails: fail-fast stops the loop
+                    # through ``stopped``, and no cancel scope is needed.
+                    await self._sequential()
+                else:
+                    if scope is None:
+                        scope = self.scope = trio.CancelScope()
+                    with scope:
+                        if deadline is not None:
+                            scope.deadline = trio.current_time() + deadline
+                        if self.sequential:
+                            await self._sequential()
+                        elif self.eager:
+                            await self._eager()
+                        else:
+                            await self._levels()
             except BaseException as exc:  # cancelled from outside, KeyboardInterrupt, SystemExit
                 escaped = exc  # node failures never get here: they end in the node's task
             result = self._result(escaped)
@@ -188,12 +206,14 @@ class _Run(MapPool):
             status = RunStatus.HALTED
         elif self.errors:
             status = RunStatus.FAILED
-        elif self.scope.cancelled_caught and not self.stopped:
+        elif self.scope is not None and self.scope.cancelled_caught and not self.stopped:
             status = RunStatus.TIMED_OUT
         else:
             status = RunStatus.COMPLETED
         values = self.values
-        last = {i: e for i, e in self.last.items() if values[i] is MISSING} if self.last else None
+        last = self.last
+        if last:
+            last = {i: e for i, e in last.items() if values[i] is MISSING}
         return RunResult(
             self.graph,
             values,
@@ -202,7 +222,7 @@ class _Run(MapPool):
             self.errors,
             self.attempts,
             status,
-            self.run_id,
+            self._id,
             last,
             self.restored or None,
             self.elements,
@@ -210,6 +230,10 @@ class _Run(MapPool):
 
     async def _eager(self) -> None:
         async with trio.open_nursery() as nursery:
+            if self.scope is None:  # the run's scope is the nursery's (see go)
+                self.scope = scope = nursery.cancel_scope
+                if self.deadline is not None:
+                    scope.deadline = trio.current_time() + self.deadline
             self.nurseries.add(nursery)
             self.spawn = nursery.start_soon
             node, names = self._node, self.names
@@ -237,21 +261,6 @@ class _Run(MapPool):
                 if emit:
                     emit("level_finished", li)
             self.nurseries.discard(nursery)
-
-    async def _sequential(self) -> None:
-        checkpoint = trio.lowlevel.checkpoint_if_cancelled
-        node = self._node
-        # current_attempt() finds the node from this task (no ContextVar set per node)
-        self.seq_task = task = trio.lowlevel.current_task()
-        self.seq_outer = len(task.child_nurseries)
-        journal = self.journal
-        for level in self.graph._level_ix:
-            if journal is not None:  # write-through: this level's inputs are committed
-                await journal.flush()
-            for i in self._members(level):
-                await checkpoint()
-                self.seq_current = i
-                await node(i)
 
     # ------------------------------------------------------- one node
 
@@ -437,7 +446,7 @@ class _Run(MapPool):
             return self._stray(i, group)
         if (
             self.level_restarts
-            and not self.scope.cancel_called
+            and not (self.scope is not None and self.scope.cancel_called)
             and trio.current_effective_deadline() == -math.inf
         ):
             self.last[i] = errors  # superseded by a restart (or cancelled from outside)

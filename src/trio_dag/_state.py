@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -18,8 +17,8 @@ from ._exceptions import NodeCancelled
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
 from ._options import RunOptions
 from ._resources import Resources
-from ._result import MISSING, MapElements, NodeStatus, RunResult
-from ._strategies import Parallel, Sequential
+from ._result import MISSING, MapElements, NodeStatus, RunId, RunResult
+from ._strategies import Parallel
 from ._supervise import RestartIntensity
 
 if TYPE_CHECKING:
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
     from ._graph import Graph
 
 __all__ = ["RunState"]
+
+_NONE: list[Any] = []  # never added to: the runs without level restarts share it
 
 
 class RunState:
@@ -39,6 +40,76 @@ class RunState:
     (scheduling a run: sequential, levels, eager; its result).
     """
 
+    # Slots: a run's ~60 fields would overflow the shared-key instance dict (30
+    # keys), and filling a plain dict that large costs more than the rest of
+    # __init__ (subclasses have no __slots__: an attribute they add, such as a
+    # journaled run's ``_node``, goes to their instance dict).
+    __slots__ = (
+        "_id",
+        "_rng",
+        "attempts",
+        "chain",
+        "check_blocked",
+        "chunks",
+        "deadline",
+        "dependents",
+        "eager",
+        "element_emit",
+        "elements",
+        "emit",
+        "end",
+        "errors",
+        "fail_fast",
+        "fns",
+        "generation",
+        "graph",
+        "halted",
+        "intensity",
+        "journal",
+        "last",
+        "level_members",
+        "level_nursery",
+        "level_restarts",
+        "limiters",
+        "maps",
+        "max_concurrency",
+        "names",
+        "needs",
+        "node_emit",
+        "node_scopes",
+        "now",
+        "nurseries",
+        "options",
+        "partial",
+        "placed",
+        "placements",
+        "plain",
+        "policies",
+        "remaining",
+        "resources",
+        "restored",
+        "resumed_elements",
+        "roots",
+        "scope",
+        "seed",
+        "seq_current",
+        "seq_outer",
+        "seq_task",
+        "sequential",
+        "slot_deps",
+        "slots",
+        "spawn",
+        "start",
+        "stopped",
+        "supervisor",
+        "takes_slot",
+        "timeouts",
+        "values",
+        "watch_overrun",
+    )
+
+    spawn: Callable[..., Any]  # an eager run's nursery's start_soon (set when it opens)
+
     def __init__(
         self,
         graph: Graph,
@@ -49,7 +120,12 @@ class RunState:
         resources: Resources | None = None,
     ) -> None:
         """One run; ``slots`` shares one ``max_concurrency`` bound between runs (a stream),
-        ``resources`` one resource table (a stream enters each resource once)."""
+        ``resources`` one resource table (a stream enters each resource once).
+
+        Every line here runs once per run: a small run pays for all of it, so
+        nothing is built that the run did not ask for (no cancel scope: see
+        ``_Run.go``; no run id until one is read: see :class:`RunId`).
+        """
         strategy = options.strategy
         supervisor = options.supervisor
         default_policy = options.retry
@@ -62,7 +138,7 @@ class RunState:
         self.needs = graph._needs
         self.takes_slot = graph._takes_slot
         self.names = graph.nodes
-        self.run_id = secrets.token_hex(6)
+        self._id = RunId()  # shared with the run's results; drawn when first read
         self.fns = graph._fns
         self.slot_deps = graph._slot_deps
         self.dependents = graph._dependents
@@ -75,11 +151,17 @@ class RunState:
         else:
             self.policies = tuple(p or default_policy for p in graph._policies)
             self.plain = (False,) * n
-        if supervisor.needs_levels:  # _clear takes a restarted node off the plain path
+        levels = self.level_restarts = supervisor.strategy != "one_for_one"  # needs_levels
+        if levels:  # _clear takes a restarted node off the plain path
             self.plain = list(self.plain)
-        self.eager = isinstance(strategy, Parallel) and strategy.schedule == "eager"
-        self.sequential = isinstance(strategy, Sequential)
-        k = options.max_concurrency
+        k: int | None = None
+        if type(strategy) is Parallel:
+            self.eager = strategy.schedule == "eager"
+            self.sequential = False
+            k = strategy.max_concurrency
+        else:
+            self.eager = False
+            self.sequential = True
         # max_concurrency: a Semaphore bounds running attempts exactly as a
         # CapacityLimiter would, without tracking borrowers (about 1.2x raw trio
         # per node against 1.4x, measured with perf/bench_overhead.py).
@@ -89,18 +171,20 @@ class RunState:
         self.max_concurrency = k or 0
         self.now = trio.lowlevel.current_clock().current_time
         emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
-        # Per-node and per-element events only when some instrument overrides one.
-        self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
-        self.element_emit = emit if emit and emit.wants(ELEMENT_HOOKS) else None
+        if emit is None:
+            self.node_emit = self.element_emit = None
+            self.watch_overrun = False
+        else:  # per-node and per-element events only when some instrument overrides one
+            self.node_emit = emit if emit.wants(NODE_HOOKS) else None
+            self.element_emit = emit if emit.wants(ELEMENT_HOOKS) else None
+            self.watch_overrun = emit.wants(("node_overran",))
         # placement (run_in=) and named limits: None unless a node asked for one
         self.placed = graph._placed
         self.placements = options.placements
         self.limiters = options.limiters
         self.chunks = graph._chunks
-        self.watch_overrun = bool(emit and emit.wants(("node_overran",)))
         self.fail_fast = options.fail_fast
         self.supervisor = supervisor
-        self.level_restarts = supervisor.needs_levels
         self.seed = options.seed
         self._rng: random.Random | None = None  # made on first retry: seeding costs
         self.intensity = (
@@ -111,11 +195,15 @@ class RunState:
         self.start: list[float | None]
         self.end: list[float | None]
         if partial is None:
-            self.values = [MISSING] * n + input_values
+            self.values = values = [MISSING] * n
+            if input_values:
+                values += input_values
             self.start = [None] * n
             self.end = [None] * n
             self.remaining = list(graph._indegree)
             self.roots: Sequence[int] = graph._roots
+            self.resumed_elements: dict[int, MapElements] = {}  # what a map node resumes from
+            self.restored: dict[int, NodeStatus] = {}
         else:
             self.values = list(partial._values)
             done = [v is not MISSING for v in self.values[:n]]
@@ -123,18 +211,18 @@ class RunState:
             self.end = [e if d else None for e, d in zip(partial._end, done, strict=True)]
             self.remaining = [sum(not done[j] for j in deps) for deps in graph._node_deps]
             self.roots = [i for i in range(n) if not done[i] and not self.remaining[i]]
+            self.resumed_elements = {}
+            self.restored = dict(partial._restored or {})
         self.check_blocked = partial is not None  # may a node's dependency be missing?
         # Map nodes' element outcomes: kept for a map node that failed, was
         # cancelled part-way, or collected failed elements (see MapElements).
         self.elements: dict[int, MapElements] = {}
-        self.resumed_elements: dict[int, MapElements] = {}  # what a map node resumes from
         if partial is not None and partial._elements:
             for q, st in partial._elements.items():
                 (self.elements if self.values[q] is not MISSING else self.resumed_elements)[q] = st
         # durability (``_run._Run._use_journal``): nodes whose value came from a store
-        # (restored, cached) with their status; whether _node itself starts ready
-        # dependents (with a store, _journaled_node does, after the commit)
-        self.restored: dict[int, NodeStatus] = dict(partial._restored or {}) if partial else {}
+        # (restored, cached) with their status in ``restored``; whether _node itself
+        # starts ready dependents (with a store, _journaled_node does, after the commit)
         self.journal: Journal | None = None
         self.chain = self.eager
         self.errors: dict[int, BaseException] = {}
@@ -142,15 +230,25 @@ class RunState:
         self.attempts: dict[int, int] = {}
         self.stopped = False
         self.halted = False
-        self.scope = trio.CancelScope()
+        # The run's cancel scope, cancelled to stop the run (fail-fast, escalation, a
+        # store failure) or by its deadline: an eager run's is its nursery's; other
+        # runs open one in go() only when something may have to cancel running work.
+        self.scope: trio.CancelScope | None = None
+        self.deadline: float | None = None  # an eager run's, for its nursery's scope
         self.nurseries: set[trio.Nursery] = set()
         self.level_nursery: trio.Nursery | None = None
-        self.node_scopes: list[trio.CancelScope | None] = [None] * n if self.level_restarts else []
-        self.generation: list[int] = [0] * n if self.level_restarts else []  # restarts spawned
+        # per node under a level-restarting supervisor; else one shared empty list
+        self.node_scopes: list[trio.CancelScope | None] = [None] * n if levels else _NONE
+        self.generation: list[int] = [0] * n if levels else _NONE  # restarts spawned
         self.seq_task: trio.lowlevel.Task | None = None  # Sequential: the task running nodes
         self.seq_outer = 0  # ... and how many nurseries it had open when the run began
         self.seq_current = 0  # ... and the node it runs
         self.level_members: Sequence[int] = ()
+
+    @property
+    def run_id(self) -> str:
+        """The run's id, drawn when first read (see :class:`~trio_dag._result.RunId`)."""
+        return self._id.get()
 
     @property
     def rng(self) -> random.Random:
@@ -161,6 +259,14 @@ class RunState:
 
     async def _node(self, i: int) -> None:
         """Run node ``i`` to a value or a final failure (the scheduler's, in ``_run.py``)."""
+        raise NotImplementedError
+
+    def _stray(self, i: int, exc: BaseException) -> bool:
+        """Whether a trio.Cancelled that ended node ``i`` was stray (in ``_run.py``)."""
+        raise NotImplementedError
+
+    def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
+        """Whether a non-Exception group that ended node ``i`` is handled (in ``_run.py``)."""
         raise NotImplementedError
 
     def _members(self, level: tuple[int, ...]) -> Sequence[int]:
@@ -224,7 +330,8 @@ class RunState:
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True
-            self.scope.cancel()
+            if self.scope is not None:  # else nothing else runs: Sequential stops on `stopped`
+                self.scope.cancel()
 
     def _cancelled_by_restart(self, i: int) -> bool:
         """Whether a level restart cancelled node ``i``'s running task (and reruns it)."""
