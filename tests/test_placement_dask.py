@@ -60,6 +60,7 @@ async def test_a_retry_submits_a_new_task_that_really_runs(
     """Dask's default pure=True would hand the failed task back to an identical call."""
     counter = str(tmp_path / "runs")
     with trio.fail_after(60):
+        # the same retry loop as test_process_retry_runs_the_function_again, on Dask
         for attempt in (1, 2, 3):  # as the runtime's retry loop calls it
             try:
                 result = await cluster.call(flaky, (counter,), node="flaky")
