@@ -735,3 +735,78 @@ async def test_a_failed_chunk_names_its_element_and_resume_runs_what_is_missing(
         r = await Chunked.resume(info.value.result)
     assert r["checked"] == [0, 10, 20, 30, 40, 50, 60]
     assert sorted(calls) == [3, 4, 5, 6]  # the first chunk's values were kept; the rest one by one
+
+
+# ------------------------------------------------------- overruns, rendered
+
+
+async def test_the_built_in_instruments_render_an_overrun(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An abandoned body: a log warning, a count, a trace mark, an SVG mark, a span event."""
+    import io
+    import json
+    import logging
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from rich.console import Console
+
+    from trio_dag.instruments import (
+        ChromeTrace,
+        LogInstrument,
+        OpenTelemetryInstrument,
+        ProgressDisplay,
+        Timeline,
+    )
+
+    release = threading.Event()
+    done = threading.Event()
+
+    class Stuck(td.DAG):
+        @td.node(run_in=td.InThread("abandon"), timeout=0.05)
+        def stuck() -> None:
+            release.wait(20)
+            done.set()
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace, timeline = ChromeTrace(tmp_path / "trace.json"), Timeline()
+    display = ProgressDisplay(Console(file=io.StringIO(), width=100))
+    otel = OpenTelemetryInstrument(provider.get_tracer("tests"))
+    instruments = [LogInstrument("overrun"), display, trace, timeline, otel]
+    with trio.fail_after(30), caplog.at_level(logging.INFO, logger="overrun"):
+        with pytest.raises(td.RunFailed):
+            await Stuck.run(instruments=instruments)
+        release.set()
+        await trio.to_thread.run_sync(done.wait, 20)
+    # the log: one warning naming the node, the attempt and what became of the body
+    (line,) = [r for r in caplog.records if getattr(r, "status", None) == "overran"]
+    assert line.levelno == logging.WARNING
+    assert (line.node, line.attempt, line.action) == ("stuck", 1, "abandon")  # type: ignore[attr-defined]
+    assert "Stuck.stuck overran its cancellation (attempt 1)" in line.getMessage()
+    # the progress display counts it
+    assert display.overran == 1
+    assert ", 1 overran" in display.counts_line()
+    # the recording (trace and timeline): the attempt carries the mark
+    assert trace.recording is not None
+    (attempt,) = trace.recording.records
+    assert attempt.overran is not None
+    assert attempt.overran[1] == "abandon"
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    (mark,) = [e for e in events if e["ph"] == "i"]
+    assert mark["name"] == "stuck overran (abandon)"
+    assert mark["args"]["overran"] == "abandon"
+    (bar,) = [e for e in events if e["ph"] == "X" and e["cat"] == "node"]
+    assert bar["args"]["overran"] == "abandon"
+    assert mark["tid"] == bar["tid"]
+    svg = timeline.to_svg()
+    assert 'class="overran"' in svg
+    assert "overran its cancellation at" in svg
+    # OpenTelemetry: an event on the attempt's span
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "stuck"]
+    (event,) = [e for e in span.events if e.name != "exception"]  # the TooSlowError's
+    assert event.name == "trio_dag.overran"
+    assert dict(event.attributes or {}) == {"trio_dag.attempt": 1, "trio_dag.action": "abandon"}
