@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sized
 from typing import Any
 
 import outcome
@@ -168,11 +169,8 @@ class _DaskBatches:
             await self._submit_wake.wait()
             self._submit_wake = trio.Event()
             # Let the tasks that are ready queue their calls too: a map node's workers
-            # start one another, one per pass of the loop; submit when a pass adds none.
-            queued = 0
-            while len(self._submit) != queued:
-                queued = len(self._submit)
-                await trio.lowlevel.checkpoint()
+            # start one another, one per pass of the loop (see _settle).
+            await _settle(self._submit)
             batch, self._submit = self._submit, []
             for entry in batch:
                 entry.taken = True
@@ -211,6 +209,8 @@ class _DaskBatches:
         while True:
             await self._fetch_wake.wait()
             self._fetch_wake = trio.Event()
+            # Tasks that finish together wake their callers one by one: one gather for all.
+            await _settle(self._fetch)
             batch = list(self._fetch)
             try:
                 # on the client's own event loop, awaited with a done-callback: no thread
@@ -227,6 +227,33 @@ class _DaskBatches:
                 task = self._fetch.pop(future, None)
                 if task is not None:
                     trio.lowlevel.reschedule(task, outcome.Value(value))
+
+
+_MAX_PASSES = 256
+"""How many passes of the event loop a batch may wait for more calls, at most."""
+
+
+async def _settle(queue: Sized) -> None:
+    """Let the tasks that are ready add to ``queue`` before it is sent as one batch.
+
+    Waits pass by pass until two passes in a row added nothing to it and left
+    no task runnable (one quiet pass is not enough: trio runs a pass's tasks
+    in a random order, so the task that would add may come after this one),
+    for at most ``_MAX_PASSES`` passes, so that a busy program delays a batch
+    by a bounded number of passes.
+    """
+    size = len(queue)
+    quiet = 0
+    stats = trio.lowlevel.current_statistics
+    for _ in range(_MAX_PASSES):
+        await trio.lowlevel.checkpoint()
+        if len(queue) == size and not stats().tasks_runnable:
+            quiet += 1
+            if quiet == 2:
+                return
+        else:
+            quiet = 0
+            size = len(queue)
 
 
 _DASK_BATCHES: trio.lowlevel.RunVar[dict[int, _DaskBatches]] = trio.lowlevel.RunVar(
