@@ -744,6 +744,7 @@ async def test_the_built_in_instruments_render_an_overrun(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An abandoned body: a log warning, a count, a trace mark, an SVG mark, a span event."""
+    # imports of every built-in instrument, as in test_as_node: lines alike, nothing to share
     import io
     import json
     import logging
