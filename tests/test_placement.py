@@ -89,6 +89,29 @@ def lock_for_odd(x: int) -> Any:
     return threading.Lock() if x % 2 else x
 
 
+class Peak:
+    """Counts bodies running at once (from any thread); ``peak`` is the most seen."""
+
+    def __init__(self) -> None:
+        self.running = self.peak = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+
+    def hold(self, seconds: float) -> None:
+        """A body: in for ``seconds``, then out."""
+        self.enter()
+        time.sleep(seconds)
+        self.leave()
+
+
 def _explode() -> None:
     raise RuntimeError("cannot be rebuilt here")
 
@@ -104,7 +127,7 @@ async def _until_exists(path: Path) -> None:
     await trio.to_thread.run_sync(wait_for_file, str(path))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -226,24 +249,13 @@ async def test_thread_call_runs_in_another_thread_and_keeps_exception_types() ->
 
 
 async def test_thread_limiter_bounds_threads_at_once() -> None:
-    running = peak = 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.02)
-        with lock:
-            running -= 1
-
+    counter = Peak()
     p = td.InThread(limiter=2)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             for _ in range(6):
-                nursery.start_soon(p.call, work, ())
-    assert peak == 2
+                nursery.start_soon(p.call, counter.hold, (0.02,))
+    assert counter.peak == 2
 
 
 async def test_thread_wait_finishes_the_body_then_discards_it_as_timed_out() -> None:
@@ -512,11 +524,11 @@ async def test_process_cancel_kills_the_worker(tmp_path: Path) -> None:
             nursery.start_soon(attempt)
             await _until_exists(pid_file)
             pid = int(pid_file.read_text())
-            assert _pid_alive(pid)
+            assert pid_alive(pid)
             t0 = trio.current_time()
             cancel_me[0].cancel()
         assert trio.current_time() - t0 < 10  # not the 60 s the body sleeps
-    assert not _pid_alive(pid)  # killed and reaped
+    assert not pid_alive(pid)  # killed and reaped
     assert overruns == []  # a kill interrupts: nothing to report
 
 

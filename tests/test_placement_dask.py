@@ -60,6 +60,7 @@ async def test_a_retry_submits_a_new_task_that_really_runs(
     """Dask's default pure=True would hand the failed task back to an identical call."""
     counter = str(tmp_path / "runs")
     with trio.fail_after(60):
+        # the same retry loop as test_process_retry_runs_the_function_again, on Dask
         for attempt in (1, 2, 3):  # as the runtime's retry loop calls it
             try:
                 result = await cluster.call(flaky, (counter,), node="flaky")
@@ -266,3 +267,36 @@ async def test_concurrent_calls_results_come_back_each_to_its_caller(
             await cluster.call(add, (1, 1))
         assert await cluster.call(add, (2, 2)) == 4
     assert results == {x: x + 1000 for x in range(40)}
+
+
+class ManyTiny(td.DAG):
+    xs = td.input()
+
+    @td.node(run_in="cluster", map_over="xs")
+    def plus(xs: int) -> int:
+        return add(xs, 1)
+
+
+async def test_a_map_of_tiny_calls_is_submitted_in_one_batch(
+    client: distributed.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A map's workers start one another, one per pass: the batch waits for them all.
+
+    trio runs a pass's tasks in a random order, so a pass that adds no call does
+    not mean that none will come: waiting for one quiet pass sent 1,000 calls in
+    about 240 ``client.map`` calls; the batch now waits for two quiet passes.
+    """
+    maps: list[int] = []
+    real_map = client.map
+
+    def counted_map(*args: Any, **kwargs: Any) -> Any:
+        maps.append(len(kwargs["key"]))
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(client, "map", counted_map)
+    placements = {"cluster": td.InExecutor(client.get_executor())}
+    with trio.fail_after(120):
+        r = await ManyTiny.run({"xs": list(range(200))}, placements=placements)
+    assert r["plus"] == [x + 1 for x in range(200)]
+    assert sum(maps) == 200  # none was submitted alone
+    assert len(maps) <= 2

@@ -24,11 +24,21 @@ from typing import Any
 import cloudpickle
 import pytest
 import trio
-from test_placement import Boom, add, boom, flaky, half, pid_of, write_pid_and_hang
+from test_placement import (
+    Boom,
+    Peak,
+    add,
+    boom,
+    flaky,
+    half,
+    pid_alive,
+    pid_of,
+    write_pid_and_hang,
+)
 
 import trio_dag as td
 from trio_dag._adapters import ByName
-from trio_dag._placement import _guarded
+from trio_dag._place_thread import _guarded
 
 # ------------------------------------------------------------------ helpers
 
@@ -41,14 +51,6 @@ class Overruns(td.Instrument):
 
     def node_overran(self, node: str, attempt: int, action: str) -> None:
         self.events.append((node, attempt, action))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # ------------------------------------------------- DAGs with process bodies
@@ -297,7 +299,7 @@ async def test_a_timeout_kills_a_process_body(tmp_path: Path) -> None:
     assert elapsed < 30  # not the 60 s the body sleeps
     pid = int(pid_file.read_text())
     assert pid != os.getpid()
-    assert not _pid_alive(pid)  # killed (SIGKILL) and reaped
+    assert not pid_alive(pid)  # killed (SIGKILL) and reaped
     assert rec.events == []  # a kill interrupts the body: no overrun
 
 
@@ -507,24 +509,11 @@ async def test_unbound_names_are_input_errors_before_any_node_runs() -> None:
 
 
 async def test_a_named_limiter_bounds_attempts_across_placements_and_async_nodes() -> None:
-    lock = threading.Lock()
-    running = peak = 0
-
-    def enter() -> None:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-
-    def leave() -> None:
-        nonlocal running
-        with lock:
-            running -= 1
+    counter = Peak()
+    enter, leave = counter.enter, counter.leave
 
     def work(x: int) -> int:
-        enter()
-        time.sleep(0.05)
-        leave()
+        counter.hold(0.05)
         return x
 
     with cf.ThreadPoolExecutor(4) as pool:
@@ -550,12 +539,42 @@ async def test_a_named_limiter_bounds_attempts_across_placements_and_async_nodes
         shared = trio.CapacityLimiter(2)
         with trio.fail_after(30):
             r = await Limited.run({"xs": list(range(8))}, limiters={"db": shared})
-            assert peak == 2
-            peak = 0
+            assert counter.peak == 2
+            counter.peak = 0
             await Limited.run({"xs": list(range(8))}, limiters={"db": 3})
-            assert peak == 3
+            assert counter.peak == 3
     assert r["threads"] == r["pooled"] == list(range(8))
     assert shared.borrowed_tokens == 0
+
+
+async def test_a_run_limiter_that_is_also_the_placements_limiter_is_rejected() -> None:
+    """It would deadlock at 1 token: the attempt holds it, the thread call waits for it."""
+    lim = trio.CapacityLimiter(1)
+
+    class Shared(td.DAG):
+        @td.node(run_in="where", limiter="db")
+        def one() -> int:
+            return 1
+
+        @td.node(run_in="elsewhere")
+        def two() -> int:
+            return 2
+
+    with trio.fail_after(10):
+        for where in (td.InThread(limiter=lim), td.InProcess(limiter=lim)):
+            placements = {"where": where, "elsewhere": td.InThread()}
+            with pytest.raises(td.InvalidOptionError, match="node 'one' holds a token") as info:
+                await Shared.run(placements=placements, limiters={"db": lim})
+            assert (info.value.node, info.value.option, info.value.value) == (
+                "one",
+                "limiter",
+                lim,
+            )
+            assert lim.borrowed_tokens == 0
+        # the same limiter on another node's placement is fine: no node holds it twice
+        placements = {"where": td.InThread(), "elsewhere": td.InThread(limiter=lim)}
+        r = await Shared.run(placements=placements, limiters={"db": lim})
+    assert (r["one"], r["two"]) == (1, 2)
 
 
 # -------------------------------------------------------------------- maps
@@ -627,21 +646,14 @@ async def test_chunked_map_with_retries_retries_the_chunk() -> None:
 
 
 async def test_streams_bind_names_once_and_share_an_int_limit() -> None:
-    lock = threading.Lock()
-    running = peak = 0
+    counter = Peak()
 
     class Item(td.DAG):
         x = td.input()
 
         @td.node(run_in="io", limiter="db")
         def load(x: int) -> int:
-            nonlocal running, peak
-            with lock:
-                running += 1
-                peak = max(peak, running)
-            time.sleep(0.05)
-            with lock:
-                running -= 1
+            counter.hold(0.05)
             return x * 2
 
     with trio.fail_after(30):
@@ -653,7 +665,7 @@ async def test_streams_bind_names_once_and_share_an_int_limit() -> None:
         ) as results:
             out = [r["load"] async for r in results]
     assert out == [k * 2 for k in range(8)]
-    assert peak == 2  # one limit for the whole stream, not one per item
+    assert counter.peak == 2  # one limit for the whole stream, not one per item
 
 
 # ---------------------------------------------------------------- pickling
@@ -723,3 +735,79 @@ async def test_a_failed_chunk_names_its_element_and_resume_runs_what_is_missing(
         r = await Chunked.resume(info.value.result)
     assert r["checked"] == [0, 10, 20, 30, 40, 50, 60]
     assert sorted(calls) == [3, 4, 5, 6]  # the first chunk's values were kept; the rest one by one
+
+
+# ------------------------------------------------------- overruns, rendered
+
+
+async def test_the_built_in_instruments_render_an_overrun(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An abandoned body: a log warning, a count, a trace mark, an SVG mark, a span event."""
+    # imports of every built-in instrument, as in test_as_node: lines alike, nothing to share
+    import io
+    import json
+    import logging
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from rich.console import Console
+
+    from trio_dag.instruments import (
+        ChromeTrace,
+        LogInstrument,
+        OpenTelemetryInstrument,
+        ProgressDisplay,
+        Timeline,
+    )
+
+    release = threading.Event()
+    done = threading.Event()
+
+    class Stuck(td.DAG):
+        @td.node(run_in=td.InThread("abandon"), timeout=0.05)
+        def stuck() -> None:
+            release.wait(20)
+            done.set()
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace, timeline = ChromeTrace(tmp_path / "trace.json"), Timeline()
+    display = ProgressDisplay(Console(file=io.StringIO(), width=100))
+    otel = OpenTelemetryInstrument(provider.get_tracer("tests"))
+    instruments = [LogInstrument("overrun"), display, trace, timeline, otel]
+    with trio.fail_after(30), caplog.at_level(logging.INFO, logger="overrun"):
+        with pytest.raises(td.RunFailed):
+            await Stuck.run(instruments=instruments)
+        release.set()
+        await trio.to_thread.run_sync(done.wait, 20)
+    # the log: one warning naming the node, the attempt and what became of the body
+    (line,) = [r for r in caplog.records if getattr(r, "status", None) == "overran"]
+    assert line.levelno == logging.WARNING
+    assert (line.node, line.attempt, line.action) == ("stuck", 1, "abandon")  # type: ignore[attr-defined]
+    assert "Stuck.stuck overran its cancellation (attempt 1)" in line.getMessage()
+    # the progress display counts it
+    assert display.overran == 1
+    assert ", 1 overran" in display.counts_line()
+    # the recording (trace and timeline): the attempt carries the mark
+    assert trace.recording is not None
+    (attempt,) = trace.recording.records
+    assert attempt.overran is not None
+    assert attempt.overran[1] == "abandon"
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    (mark,) = [e for e in events if e["ph"] == "i"]
+    assert mark["name"] == "stuck overran (abandon)"
+    assert mark["args"]["overran"] == "abandon"
+    (bar,) = [e for e in events if e["ph"] == "X" and e["cat"] == "node"]
+    assert bar["args"]["overran"] == "abandon"
+    assert mark["tid"] == bar["tid"]
+    svg = timeline.to_svg()
+    assert 'class="overran"' in svg
+    assert "overran its cancellation at" in svg
+    # OpenTelemetry: an event on the attempt's span
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "stuck"]
+    (event,) = [e for e in span.events if e.name != "exception"]  # the TooSlowError's
+    assert event.name == "trio_dag.overran"
+    assert dict(event.attributes or {}) == {"trio_dag.attempt": 1, "trio_dag.action": "abandon"}

@@ -35,11 +35,11 @@ from ._graph import Graph as Graph
 from ._handle import Progress as Progress
 from ._handle import RunHandle as RunHandle
 from ._instrument import Instrument as Instrument
-from ._placement import InExecutor as InExecutor
-from ._placement import InProcess as InProcess
-from ._placement import InThread as InThread
+from ._place_executor import InExecutor as InExecutor
+from ._place_future import wait_future as wait_future
+from ._place_process import InProcess as InProcess
+from ._place_thread import InThread as InThread
 from ._placement import Placement as Placement
-from ._placement import wait_future as wait_future
 from ._result import ElementError as ElementError
 from ._result import NodeStatus as NodeStatus
 from ._result import RunFailed as RunFailed

@@ -143,6 +143,33 @@ R = TypeVar("R")
 
 @overload
 def node(fn: Callable[P, Awaitable[R]], /) -> NodeFunction[P, R]: ...
+# A placed node's body is a plain ``def``: its return type is the node's value type.
+@overload
+def node(
+    *,
+    run_in: Placement | str,
+    map_over: str,
+    on_element_failure: Literal["fail", "collect"] = "fail",
+    retry: RetryPolicy | int | None = None,
+    timeout: float | None = None,
+    cache: bool = False,
+    version: str | None = None,
+    after: Iterable[str] = (),
+    limiter: str | None = None,
+    chunk_size: int | None = None,
+) -> Callable[[Callable[P, R]], MapNodeFunction[P, R]]: ...
+@overload
+def node(
+    *,
+    run_in: Placement | str,
+    retry: RetryPolicy | int | None = None,
+    timeout: float | None = None,
+    map_over: None = None,
+    cache: bool = False,
+    version: str | None = None,
+    after: Iterable[str] = (),
+    limiter: str | None = None,
+) -> Callable[[Callable[P, R]], NodeFunction[P, R]]: ...
 @overload
 def node(
     *,
@@ -153,7 +180,7 @@ def node(
     cache: bool = False,
     version: str | None = None,
     after: Iterable[str] = (),
-    run_in: Placement | str | None = None,
+    run_in: None = None,
     limiter: str | None = None,
     chunk_size: int | None = None,
 ) -> MapNodeDecorator: ...
@@ -166,14 +193,14 @@ def node(
     cache: bool = False,
     version: str | None = None,
     after: Iterable[str] = (),
-    run_in: Placement | str | None = None,
+    run_in: None = None,
     limiter: str | None = None,
 ) -> NodeDecorator: ...
 def node(
     fn: Callable[..., Any] | None = None,
     /,
     **options: Any,
-) -> NodeFunction[Any, Any] | NodeDecorator | MapNodeDecorator:
+) -> Any:
     """Mark an ``async def`` in a DAG class body as a node (or a ``def``, with ``run_in``).
 
     Use bare (``@trio_dag.node``) or with options

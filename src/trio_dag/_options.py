@@ -16,7 +16,7 @@ import trio
 
 from ._exceptions import option_error
 from ._instrument import Instrument
-from ._placement import Placement, bind_limiters, bind_placements
+from ._placement import Placement, bind_limiters, bind_placements, check_shared_limiters
 from ._retry import RetryPolicy
 from ._store import SQLiteStore
 from ._strategies import Parallel, Sequential, Strategy
@@ -167,6 +167,7 @@ class RunOptions:
                 placed = tuple(bound[p] if isinstance(p, str) else p for p in per_node)
                 if lim_names:
                     limited = tuple(None if n is None else lims[n] for n in graph._limiters or ())
+                    check_shared_limiters(where, graph.nodes, placed, limited)
         return cls(
             strategy,
             sup,

@@ -37,22 +37,33 @@ class Report(td.DAG):
     async def pages(*, urls: str) -> bytes:
         return urls.encode()
 
+    @td.node(run_in=td.InThread())
+    def total(*, orders: dict[str, int]) -> int:
+        return sum(orders.values())
+
+    @td.node(run_in="cluster", map_over="urls", chunk_size=2)
+    def sizes(*, urls: str) -> int:
+        return len(urls)
+
 
 async def count(users: list[str]) -> int:
     return len(users)
 
 
 async def main() -> None:
-    result = await Report.run({"day": "2026-11-26", "urls": ["a"]})
+    cluster = {"cluster": td.InThread()}
+    result = await Report.run({"day": "2026-11-26", "urls": ["a"]}, placements=cluster)
     summary = result[Report.summary]
     users = result[Report.users]
     pages = result[Report.pages]
     anything = result["summary"]
     direct = await Report.summary(users=["ann"], orders={})
     Extended = Report.extend("ReportPlus", [td.Node("count", count, ("users",))])
-    extended = await Extended.run({"day": "2026-11-26", "urls": []})
+    extended = await Extended.run({"day": "2026-11-26", "urls": []}, placements=cluster)
     from_extended = extended[Report.summary]
     failed_pages = result.element_errors(Report.pages)
+    total = result[Report.total]
+    sizes = result[Report.sizes]
     if TYPE_CHECKING:
         reveal_type(summary)  # mypy: str | pyright: str
         reveal_type(users)  # mypy: list[str] | pyright: list[str]
@@ -60,6 +71,8 @@ async def main() -> None:
         reveal_type(anything)  # mypy: Any | pyright: Any
         reveal_type(direct)  # mypy: str | pyright: str
         reveal_type(from_extended)  # mypy: str | pyright: str
+        reveal_type(total)  # mypy: int | pyright: int
+        reveal_type(sizes)  # mypy: list[int] | pyright: list[int]
         reveal_type(failed_pages)  # mypy: tuple[trio_dag._status.ElementError, ...] | pyright: tuple[ElementError, ...]  # fmt: skip
         reveal_type(Report.orders)  # mypy: trio_dag._node.NodeFunction[[*, day: str], dict[str, int]] | pyright: NodeFunction[(*, day: str), dict[str, int]]  # fmt: skip
         length: int = result[Report.summary]  # error

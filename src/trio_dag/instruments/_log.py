@@ -227,6 +227,25 @@ class LogInstrument(Instrument):
             status="cancelled",
         )
 
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Log, as a warning, a cancelled attempt whose placed body could not be interrupted."""
+        r = self._run()
+        if r is None or not self.logger.isEnabledFor(self._warn):
+            return
+        what = "waited for it" if action == "wait" else "left it running"
+        self._log(
+            self._warn,
+            r,
+            "%s.%s overran its cancellation (attempt %d): its body could not be "
+            "interrupted; the attempt %s (%s)",
+            (r.dag, node, attempt, what, action),
+            node=node,
+            attempt=attempt,
+            elapsed=None,
+            status="overran",
+            action=action,
+        )
+
     def element_finished(self, node: str, index: int, elapsed: float) -> None:
         """Log a completed map element at ``DEBUG``."""
         if not self.logger.isEnabledFor(logging.DEBUG):

@@ -175,6 +175,15 @@ class OpenTelemetryInstrument(Instrument):
         """End the attempt's span as cancelled."""
         self._stop((node, None), "cancelled")
 
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Add a ``trio_dag.overran`` event to the attempt's span (``action``: wait/abandon)."""
+        r = self._run()
+        o = None if r is None else r.open.get((node, None))
+        if o is not None:
+            o.span.add_event(
+                "trio_dag.overran", {"trio_dag.attempt": attempt, "trio_dag.action": action}
+            )
+
     def element_started(self, node: str, index: int, attempt: int) -> None:
         """Start the element's span, a child of its node's span, current in its task."""
         r = self._run()

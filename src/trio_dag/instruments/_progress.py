@@ -111,6 +111,7 @@ class ProgressDisplay(Instrument):
         self._run = run
         self.total: int | None = None
         self.done = self.failed = self.cancelled = self.skipped = self.retries = 0
+        self.overran = 0  # attempts whose body a cancellation could not interrupt
         self.running: dict[str, int] = {}
         self.retrying: set[str] = set()
         self.failed_names: list[str] = []
@@ -147,6 +148,8 @@ class ProgressDisplay(Instrument):
             if self.cancelled:
                 text += f", {self.cancelled} cancelled"
             text += f", {self.retries} retr{'y' if self.retries == 1 else 'ies'}"
+        if self.overran:
+            text += f", {self.overran} overran"
         if self.elements_done or self.elements_failed:
             text += f"; elements: {self.elements_done} done, {self.elements_failed} failed"
         return text
@@ -267,6 +270,12 @@ class ProgressDisplay(Instrument):
                 if self.running.pop(node, None) is not None:
                     self.retrying.discard(node)
                     self.cancelled += 1
+
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Count an attempt whose placed body a cancellation could not interrupt."""
+        if self._mine():
+            with self._lock:
+                self.overran += 1
 
     def element_finished(self, node: str, index: int, elapsed: float) -> None:
         """Count a map element as done."""

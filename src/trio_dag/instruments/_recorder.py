@@ -87,6 +87,8 @@ class AttemptRecord:
         end: When the attempt ended, or ``None`` while it runs.
         status: What became of it.
         error: ``"ExceptionType: message"`` of a failed attempt.
+        overran: ``(time, action)`` when a cancellation could not interrupt the
+            attempt's placed body (see :meth:`~trio_dag.Instrument.node_overran`).
     """
 
     node: str
@@ -97,6 +99,7 @@ class AttemptRecord:
     end: float | None = None
     status: AttemptStatus = AttemptStatus.RUNNING
     error: str | None = None
+    overran: tuple[float, str] | None = None
 
     @property
     def label(self) -> str:
@@ -293,6 +296,13 @@ class Recorder(Instrument):
         rec = self._rec()
         if rec is not None:
             rec._end((node, None), AttemptStatus.CANCELLED, None)
+
+    def node_overran(self, node: str, attempt: int, action: str) -> None:
+        """Mark the node's open attempt: its placed body could not be interrupted."""
+        rec = self._rec()
+        r = None if rec is None else rec._open.get((node, None))
+        if rec is not None and r is not None:
+            r.overran = (rec._now(), action)
 
     def element_started(self, node: str, index: int, attempt: int) -> None:
         """Open a map element's attempt (or only count it, past ``max_elements``)."""

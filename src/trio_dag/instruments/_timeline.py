@@ -124,6 +124,8 @@ def _tooltip(r: AttemptRecord, total: float) -> str:
     ]
     if r.error:
         lines.append(r.error)
+    if r.overran is not None:
+        lines.append(f"overran its cancellation at {_duration(r.overran[0])} ({r.overran[1]})")
     return "\n".join(lines)
 
 
@@ -254,6 +256,12 @@ def render_svg(rec: Recording, width: int = 1000) -> str:
             f'rx="{min(3.0, bar_h / 3):.1f}" fill="{fill}" stroke="#ffffff" stroke-width="1">'
             f"<title>{escape(_tooltip(r, rec.duration))}</title></rect>"
         )
+        if r.overran is not None:  # a mark where the cancellation was not obeyed
+            mx = x_of(r.overran[0])
+            out.append(
+                f'<line class="overran" x1="{mx:.2f}" y1="{y:.2f}" x2="{mx:.2f}" '
+                f'y2="{y + bar_h:.2f}" stroke="#7c2d12" stroke-width="2"/>'
+            )
         text = _fit(r.label if r.attempt == 1 else f"{r.label} #{r.attempt}", w)
         if text is not None and bar_h >= 11:
             out.append(

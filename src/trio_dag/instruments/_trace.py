@@ -135,6 +135,8 @@ def to_trace(rec: Recording) -> dict[str, Any]:
         args: dict[str, Any] = {"attempt": r.attempt, "status": r.status.value, "error": r.error}
         if r.index is not None:
             args["index"] = r.index
+        if r.overran is not None:
+            args["overran"] = r.overran[1]
         events.append(
             {
                 "ph": "X",
@@ -147,6 +149,10 @@ def to_trace(rec: Recording) -> dict[str, Any]:
                 "args": args,
             }
         )
+        if r.overran is not None:  # an instant mark where the cancellation was not obeyed
+            at, action = r.overran
+            mark = {"ph": "i", "s": "t", "name": f"{r.label} overran ({action})", "cat": "overrun"}
+            events.append({**mark, "ts": _us(at), "pid": pid, "tid": r.lane + 1, "args": args})
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
