@@ -61,7 +61,9 @@ def flaky(counter: str) -> str:
 
 
 def write_pid_and_hang(path: str) -> None:
-    Path(path).write_text(str(os.getpid()))
+    # written whole, then renamed into place: a reader never sees an empty file
+    Path(path + ".tmp").write_text(str(os.getpid()))
+    os.replace(path + ".tmp", path)
     time.sleep(60)
 
 
