@@ -15,7 +15,7 @@ from ._graph import Graph
 from ._options import RunOptions
 from ._resources import Resources, holding
 from ._result import RunFailed, RunResult
-from ._run import _Run
+from ._stream_item import ItemRunner
 from ._validate import check_bool, check_choice, check_int, reject
 
 __all__ = ["StreamResults", "open_stream", "open_stream_holding"]
@@ -189,10 +189,11 @@ async def open_stream(
             exc.add_note(f"in item {index} of the stream (counting from 0)")
             return exc
 
+    run_item = ItemRunner(graph, options, shared, resources).run
+
     async def run_one(values: list[Any]) -> RunResult:
-        run = _Run(graph, values, None, options, shared, resources)
         try:
-            return await run.go(options.deadline)
+            return await run_item(values)
         except RunFailed as exc:
             if stop:
                 raise

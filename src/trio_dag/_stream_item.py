@@ -1,0 +1,232 @@
+"""One stream item's run: in the item's own task when that keeps the run's meaning.
+
+A stream starts one task per item. Today's general path then runs the item as
+any run does (:meth:`_Run.go` under the call's strategy: a nursery and a task
+per node under ``Parallel``). When the item's nodes would run one after
+another anyway, the *inline* path runs them in the item's own task, in
+topological order, through the very same per-node code (``_Run._node``:
+retries, timeouts, ``max_concurrency`` slots, resources, placement, map
+nodes, instruments, ``current_attempt()``), so per item only the task, the
+run's bookkeeping and its :class:`~trio_dag.RunResult` are paid.
+
+The rule (:func:`runs_inline`): an item runs inline when the strategy is
+``Sequential()`` (a run does exactly that), or when it is
+``Parallel(schedule="eager")`` and the DAG is a chain: its topological order
+is unique (every level has one node), so no two of an item's nodes are ever
+ready at the same time and eager scheduling would run them one after the
+other too. Everything else takes the general path: a DAG with two nodes that
+may run at once under ``Parallel`` (they must overlap), and
+``Parallel(schedule="levels")`` (its ``level_started``/``level_finished``
+events and level restarts, which cancel level-mates, need a task per node).
+
+Per item, the run's state is copied from a template built once per stream
+(only what a run changes is made fresh), the run id is the stream's id and a
+counter, and the run's cancel scope is entered only when something can use it
+(a ``deadline``, map nodes, level restarts): without them, a failing node
+stops the item's run by ``stopped`` alone, as nothing else of the item runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import trio
+
+from ._graph import Graph
+from ._options import RunOptions
+from ._resources import Resources
+from ._result import MISSING, RunResult
+from ._run import _Run
+from ._strategies import Parallel, Sequential
+from ._supervise import RestartIntensity
+
+__all__ = ["ItemRunner", "runs_inline"]
+
+# The attributes of a run's state (RunState.__init__), split by what an item's
+# run does with them. A new attribute must be added to one of the two sets
+# (tests/test_stream_inline.py fails otherwise): a mutable one that a run
+# changes belongs in PER_RUN and gets a fresh value in ItemRunner._fresh.
+PER_RUN = frozenset(
+    {
+        "run_id",
+        "values",
+        "start",
+        "end",
+        "remaining",
+        "errors",
+        "last",
+        "attempts",
+        "elements",
+        "resumed_elements",
+        "restored",
+        "nurseries",
+        "scope",
+        "plain",
+        "node_scopes",
+        "generation",
+        "intensity",
+    }
+)
+SHARED = frozenset(
+    {
+        # read-only for a run: the graph's tables, the options, the shared bounds
+        "graph",
+        "options",
+        "partial",
+        "resources",
+        "needs",
+        "takes_slot",
+        "names",
+        "fns",
+        "slot_deps",
+        "dependents",
+        "timeouts",
+        "maps",
+        "policies",
+        "roots",
+        "slots",
+        "max_concurrency",
+        "now",
+        "emit",
+        "node_emit",
+        "element_emit",
+        "placed",
+        "placements",
+        "limiters",
+        "chunks",
+        "watch_overrun",
+        "fail_fast",
+        "supervisor",
+        "level_restarts",
+        "seed",
+        "journal",
+        # immutable initial values a run replaces (never mutates) as it goes
+        "eager",
+        "sequential",
+        "chain",
+        "_rng",
+        "check_blocked",
+        "stopped",
+        "halted",
+        "level_nursery",
+        "seq_task",
+        "seq_outer",
+        "seq_current",
+        "level_members",
+    }
+)
+
+
+def runs_inline(graph: Graph, options: RunOptions) -> bool:
+    """Whether a stream's items run their nodes in the item's own task (see the module doc)."""
+    strategy = options.strategy
+    if isinstance(strategy, Sequential):
+        return True
+    return (
+        isinstance(strategy, Parallel)
+        and strategy.schedule == "eager"
+        and all(len(level) == 1 for level in graph._level_ix)
+    )
+
+
+class _NoScope:
+    """The run's cancel scope when nothing of an inline item's run can use one.
+
+    ``_Run.go`` enters the run's scope, and a failing node cancels it; in an
+    inline run without a deadline, map nodes or level restarts, the failing
+    node was the only thing running and ``stopped`` skips the rest, so the
+    scope has nothing to do.
+    """
+
+    __slots__ = ()
+    cancelled_caught = False
+    cancel_called = False
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def cancel(self) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
+class ItemRunner:
+    """Runs a stream's items: ``await runner.run(values)`` is one item's run.
+
+    Returns the item's :class:`~trio_dag.RunResult`, or raises
+    :class:`~trio_dag.RunFailed` as :meth:`DAG.run <trio_dag.DAG.run>` does.
+    Build it inside the stream's task (a run reads trio's clock).
+    """
+
+    __slots__ = ("_blank", "_count", "_general", "_id", "_n", "_scoped", "_state", "_template")
+
+    def __init__(
+        self,
+        graph: Graph,
+        options: RunOptions,
+        slots: trio.Semaphore | None,
+        resources: Resources | None,
+    ) -> None:
+        self._n = n = len(graph.nodes)
+        self._blank = [MISSING] * n
+        self._id = secrets.token_hex(6) + "-"
+        self._count = 0
+        self._general: tuple[Any, ...] | None = None
+        if not runs_inline(graph, options):
+            self._general = (graph, options, slots, resources)
+            return
+        template = _Run(graph, [], None, options, slots, resources)
+        template.sequential = True  # the item's task runs the nodes in topological order
+        template.eager = template.chain = False
+        self._template = template
+        self._scoped = (
+            options.deadline is not None
+            or template.level_restarts
+            or any(m is not None for m in graph._maps)
+        )
+        self._state = dict(template.__dict__)
+
+    def _fresh(self) -> _Run:
+        """A new run's state: the template's, with fresh copies of what a run changes."""
+        template = self._template
+        state = dict(self._state)
+        n = self._n
+        self._count += 1
+        state["run_id"] = f"{self._id}{self._count}"
+        state["start"] = [None] * n
+        state["end"] = [None] * n
+        state["remaining"] = list(template.remaining)
+        state["errors"] = {}
+        state["last"] = {}
+        state["attempts"] = {}
+        state["elements"] = {}
+        state["resumed_elements"] = {}
+        state["restored"] = {}
+        state["nurseries"] = set()
+        if template.level_restarts:
+            state["plain"] = list(template.plain)
+            state["node_scopes"] = [None] * n
+            state["generation"] = [0] * n
+        if template.intensity is not None:
+            state["intensity"] = RestartIntensity(template.supervisor)
+        state["scope"] = trio.CancelScope() if self._scoped else _NO_SCOPE
+        run = _Run.__new__(_Run)
+        run.__dict__ = state
+        return run
+
+    async def run(self, values: list[Any]) -> RunResult:
+        """One item's run, on the values of its inputs."""
+        general = self._general
+        if general is not None:
+            graph, options, slots, resources = general
+            run = _Run(graph, values, None, options, slots, resources)
+            return await run.go(options.deadline)
+        run = self._fresh()
+        run.values = self._blank + values
+        return await run.go(run.options.deadline)
