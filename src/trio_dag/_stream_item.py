@@ -28,11 +28,15 @@ stops the item's run by ``stopped`` alone, as nothing else of the item runs.
 
 from __future__ import annotations
 
+import operator
+import reprlib
 import secrets
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
 
+from ._exceptions import InputError
 from ._graph import Graph
 from ._options import RunOptions
 from ._resources import Resources
@@ -114,6 +118,9 @@ SHARED = frozenset(
         "seq_outer",
         "seq_current",
         "level_members",
+        # the inline run's own
+        "inline_order",
+        "inline_bare",
     }
 )
 
@@ -128,6 +135,27 @@ def runs_inline(graph: Graph, options: RunOptions) -> bool:
         and strategy.schedule == "eager"
         and all(len(level) == 1 for level in graph._level_ix)
     )
+
+
+def _fast_binder(names: tuple[str, ...]) -> Callable[[dict[str, Any]], list[Any] | None]:
+    """``fast_bind(item)``: a ``dict`` item's input values when it holds exactly the
+    declared inputs (the common case, with no check per input), else ``None``
+    (then :meth:`ItemRunner.bind` reads it, defaults and errors included)."""
+    k = len(names)
+    if k == 0:
+        return lambda item: [] if not item else None
+    get = operator.itemgetter(*names)
+    single = k == 1
+
+    def fast_bind(item: dict[str, Any]) -> list[Any] | None:
+        if len(item) != k:
+            return None
+        try:
+            return [get(item)] if single else list(get(item))
+        except KeyError:
+            return None
+
+    return fast_bind
 
 
 class _NoScope:
@@ -156,6 +184,51 @@ class _NoScope:
 _NO_SCOPE = _NoScope()
 
 
+class _InlineRun(_Run):
+    """An inline item's run: ``go`` runs its nodes here, in the item's task.
+
+    As ``_Run._sequential``, with ``_Run._node``'s plain path written out for
+    a node that asks for nothing (plain, no ``max_concurrency`` slot, no node
+    events): its outcome goes through the same ``_failed``, ``_stray`` and
+    ``_group_ended``. Any other node goes through ``_Run._node`` itself.
+    """
+
+    inline_order: tuple[int, ...]  # the nodes in topological order
+    inline_bare: tuple[bool, ...]  # per node: nothing to do but call it
+
+    async def _sequential(self) -> None:
+        checkpoint = trio.lowlevel.checkpoint_if_cancelled
+        self.seq_task = task = trio.lowlevel.current_task()
+        self.seq_outer = len(task.child_nurseries)
+        values, fns, slot_deps = self.values, self.fns, self.slot_deps
+        start, end, now, bare = self.start, self.end, self.now, self.inline_bare
+        for i in self.inline_order:
+            await checkpoint()
+            if self.check_blocked and self._blocked(i):  # as _members: not after a failure
+                continue
+            self.seq_current = i
+            if not bare[i] or self.stopped:
+                await self._node(i)
+                continue
+            args = [values[d] for d in slot_deps[i]]
+            start[i] = now()
+            try:
+                v = await fns[i](*args)
+            except Exception as exc:
+                self._failed(i, exc)
+                continue
+            except trio.Cancelled as exc:  # costs nothing unless raised
+                if self._stray(i, exc):
+                    continue
+                raise
+            except BaseExceptionGroup as group:
+                if self._group_ended(i, group):
+                    continue
+                raise
+            end[i] = now()
+            values[i] = v
+
+
 class ItemRunner:
     """Runs a stream's items: ``await runner.run(values)`` is one item's run.
 
@@ -164,7 +237,19 @@ class ItemRunner:
     Build it inside the stream's task (a run reads trio's clock).
     """
 
-    __slots__ = ("_blank", "_count", "_general", "_id", "_n", "_scoped", "_state", "_template")
+    __slots__ = (
+        "_blank",
+        "_count",
+        "_general",
+        "_id",
+        "_input_values",
+        "_n",
+        "_scoped",
+        "_state",
+        "_template",
+        "_where",
+        "fast_bind",
+    )
 
     def __init__(
         self,
@@ -177,13 +262,20 @@ class ItemRunner:
         self._blank = [MISSING] * n
         self._id = secrets.token_hex(6) + "-"
         self._count = 0
+        self._where = f"DAG {graph.name!r}: stream"
+        self._input_values = graph.bind_inputs
+        self.fast_bind = _fast_binder(graph.inputs)
         self._general: tuple[Any, ...] | None = None
         if not runs_inline(graph, options):
             self._general = (graph, options, slots, resources)
             return
-        template = _Run(graph, [], None, options, slots, resources)
+        template = _InlineRun(graph, [], None, options, slots, resources)
         template.sequential = True  # the item's task runs the nodes in topological order
         template.eager = template.chain = False
+        template.inline_order = tuple(i for level in graph._level_ix for i in level)
+        bare = template.slots is None and template.node_emit is None
+        bare = bare and not template.level_restarts  # a restart takes a node off the plain path
+        template.inline_bare = tuple(bare and p for p in template.plain)
         self._template = template
         self._scoped = (
             options.deadline is not None
@@ -191,6 +283,24 @@ class ItemRunner:
             or any(m is not None for m in graph._maps)
         )
         self._state = dict(template.__dict__)
+
+    def bind(self, index: int, item: Any) -> Any:
+        """Item ``index``'s input values, read now; or the item's error (not raised).
+
+        Reading the mapping when the item is read, not when its run starts,
+        keeps a source that refills one mapping for every row correct.
+        """
+        # `type(...) is dict` first: an ABC isinstance per item costs ~5% of a stream.
+        if type(item) is not dict and not isinstance(item, Mapping):
+            return InputError(
+                f"{self._where}: item {index} must be a mapping of input names to values, "
+                f"got {reprlib.repr(item)}"
+            )
+        try:
+            return self._input_values(item)
+        except Exception as exc:  # an InputError, or a mapping that fails when read
+            exc.add_note(f"in item {index} of the stream (counting from 0)")
+            return exc
 
     def _fresh(self) -> _Run:
         """A new run's state: the template's, with fresh copies of what a run changes."""
@@ -216,7 +326,7 @@ class ItemRunner:
         if template.intensity is not None:
             state["intensity"] = RestartIntensity(template.supervisor)
         state["scope"] = trio.CancelScope() if self._scoped else _NO_SCOPE
-        run = _Run.__new__(_Run)
+        run = _InlineRun.__new__(_InlineRun)
         run.__dict__ = state
         return run
 
