@@ -31,7 +31,7 @@ from __future__ import annotations
 import operator
 import reprlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -121,6 +121,8 @@ SHARED = frozenset(
         # the inline run's own
         "inline_order",
         "inline_bare",
+        "inline_calls",
+        "inline_pause",
     }
 )
 
@@ -183,6 +185,8 @@ class _NoScope:
 
 _NO_SCOPE = _NoScope()
 
+_FAIR = 256  # an inline eager run lets other tasks run at least every this many nodes
+
 
 class _InlineRun(_Run):
     """An inline item's run: ``go`` runs its nodes here, in the item's task.
@@ -191,29 +195,51 @@ class _InlineRun(_Run):
     a node that asks for nothing (plain, no ``max_concurrency`` slot, no node
     events): its outcome goes through the same ``_failed``, ``_stray`` and
     ``_group_ended``. Any other node goes through ``_Run._node`` itself.
+
+    Under ``Sequential()`` a cancellation is checked before each node, as
+    ``_Run._sequential`` does. Under ``Parallel`` nothing is checked between
+    nodes, as nothing is when an eager run starts a node's task (a task runs
+    until its first checkpoint); a real checkpoint every ``_FAIR`` nodes lets
+    other tasks run during a long chain of nodes that never wait.
     """
 
-    inline_order: tuple[int, ...]  # the nodes in topological order
-    inline_bare: tuple[bool, ...]  # per node: nothing to do but call it
+    # per node: the node's function, a getter of its arguments (None: none),
+    # whether the getter gives a tuple of several; and whether the node is bare
+    # (nothing to do but call it); and (checkpoint, every how many nodes)
+    inline_calls: tuple[tuple[Callable[..., Any], Callable[[list[Any]], Any] | None, bool], ...]
+    inline_bare: tuple[bool, ...]
+    inline_order: tuple[int, ...]
+    inline_pause: tuple[Callable[[], Awaitable[None]], int]
 
     async def _sequential(self) -> None:
-        checkpoint = trio.lowlevel.checkpoint_if_cancelled
+        if self.level_restarts:  # a restart reruns the level's members: the run's own loop
+            return await _Run._sequential(self)
         self.seq_task = task = trio.lowlevel.current_task()
         self.seq_outer = len(task.child_nurseries)
-        values, fns, slot_deps = self.values, self.fns, self.slot_deps
-        start, end, now, bare = self.start, self.end, self.now, self.inline_bare
+        values, start, end, now = self.values, self.start, self.end, self.now
+        calls, bare = self.inline_calls, self.inline_bare
+        pause, every = self.inline_pause
+        k = every if every == 1 else 0
         for i in self.inline_order:
-            await checkpoint()
+            if k == every:
+                k = 0
+                await pause()
+            k += 1
             if self.check_blocked and self._blocked(i):  # as _members: not after a failure
                 continue
             self.seq_current = i
             if not bare[i] or self.stopped:
                 await self._node(i)
                 continue
-            args = [values[d] for d in slot_deps[i]]
+            fn, get, several = calls[i]
             start[i] = now()
             try:
-                v = await fns[i](*args)
+                if get is None:
+                    v = await fn()
+                elif several:
+                    v = await fn(*get(values))
+                else:
+                    v = await fn(get(values))
             except Exception as exc:
                 self._failed(i, exc)
                 continue
@@ -227,6 +253,7 @@ class _InlineRun(_Run):
                 raise
             end[i] = now()
             values[i] = v
+        return None
 
 
 class ItemRunner:
@@ -273,6 +300,15 @@ class ItemRunner:
         template.sequential = True  # the item's task runs the nodes in topological order
         template.eager = template.chain = False
         template.inline_order = tuple(i for level in graph._level_ix for i in level)
+        template.inline_calls = tuple(
+            (fn, operator.itemgetter(*deps) if deps else None, len(deps) > 1)
+            for fn, deps in zip(template.fns, template.slot_deps, strict=True)
+        )
+        template.inline_pause = (
+            (trio.lowlevel.checkpoint_if_cancelled, 1)
+            if isinstance(options.strategy, Sequential)
+            else (trio.lowlevel.checkpoint, _FAIR)
+        )
         bare = template.slots is None and template.node_emit is None
         bare = bare and not template.level_restarts  # a restart takes a node off the plain path
         template.inline_bare = tuple(bare and p for p in template.plain)
