@@ -214,8 +214,9 @@ class _InlineRun(_Run):
     async def _sequential(self) -> None:
         if self.level_restarts:  # a restart reruns the level's members: the run's own loop
             return await _Run._sequential(self)
-        self.seq_task = task = trio.lowlevel.current_task()
-        self.seq_outer = len(task.child_nurseries)
+        # current_attempt() finds the nodes in this task; the stream made the task
+        # for this run, so no nursery of an earlier node's is open in it: seq_outer 0
+        self.seq_task = trio.lowlevel.current_task()
         values, start, end, now = self.values, self.start, self.end, self.now
         calls, bare = self.inline_calls, self.inline_bare
         pause, every = self.inline_pause
@@ -267,11 +268,13 @@ class ItemRunner:
     __slots__ = (
         "_blank",
         "_count",
+        "_deadline",
         "_general",
         "_id",
         "_input_values",
         "_n",
         "_scoped",
+        "_special",
         "_state",
         "_template",
         "_where",
@@ -292,6 +295,7 @@ class ItemRunner:
         self._where = f"DAG {graph.name!r}: stream"
         self._input_values = graph.bind_inputs
         self.fast_bind = _fast_binder(graph.inputs)
+        self._deadline = options.deadline
         self._general: tuple[Any, ...] | None = None
         if not runs_inline(graph, options):
             self._general = (graph, options, slots, resources)
@@ -318,7 +322,9 @@ class ItemRunner:
             or template.level_restarts
             or any(m is not None for m in graph._maps)
         )
+        self._special = self._scoped or template.level_restarts or template.intensity is not None
         self._state = dict(template.__dict__)
+        self._state["scope"] = _NO_SCOPE  # (a fresh CancelScope per run when _scoped)
 
     def bind(self, index: int, item: Any) -> Any:
         """Item ``index``'s input values, read now; or the item's error (not raised).
@@ -338,16 +344,17 @@ class ItemRunner:
             exc.add_note(f"in item {index} of the stream (counting from 0)")
             return exc
 
-    def _fresh(self) -> _Run:
-        """A new run's state: the template's, with fresh copies of what a run changes."""
-        template = self._template
-        state = dict(self._state)
+    def _fresh(self, values: list[Any]) -> _Run:
+        """A new run on ``values``: the template's state, with fresh copies of what a
+        run changes (PER_RUN)."""
         n = self._n
         self._count += 1
+        state = self._state.copy()
         state["run_id"] = f"{self._id}{self._count}"
+        state["values"] = self._blank + values
         state["start"] = [None] * n
         state["end"] = [None] * n
-        state["remaining"] = list(template.remaining)
+        state["remaining"] = list(self._template.remaining)
         state["errors"] = {}
         state["last"] = {}
         state["attempts"] = {}
@@ -355,13 +362,16 @@ class ItemRunner:
         state["resumed_elements"] = {}
         state["restored"] = {}
         state["nurseries"] = set()
-        if template.level_restarts:
-            state["plain"] = list(template.plain)
-            state["node_scopes"] = [None] * n
-            state["generation"] = [0] * n
-        if template.intensity is not None:
-            state["intensity"] = RestartIntensity(template.supervisor)
-        state["scope"] = trio.CancelScope() if self._scoped else _NO_SCOPE
+        if self._special:
+            template = self._template
+            if template.level_restarts:
+                state["plain"] = list(template.plain)
+                state["node_scopes"] = [None] * n
+                state["generation"] = [0] * n
+            if template.intensity is not None:
+                state["intensity"] = RestartIntensity(template.supervisor)
+            if self._scoped:
+                state["scope"] = trio.CancelScope()
         run = _InlineRun.__new__(_InlineRun)
         run.__dict__ = state
         return run
@@ -369,10 +379,7 @@ class ItemRunner:
     async def run(self, values: list[Any]) -> RunResult:
         """One item's run, on the values of its inputs."""
         general = self._general
-        if general is not None:
-            graph, options, slots, resources = general
-            run = _Run(graph, values, None, options, slots, resources)
-            return await run.go(options.deadline)
-        run = self._fresh()
-        run.values = self._blank + values
-        return await run.go(run.options.deadline)
+        if general is None:
+            return await self._fresh(values).go(self._deadline)
+        graph, options, slots, resources = general
+        return await _Run(graph, values, None, options, slots, resources).go(self._deadline)
