@@ -93,21 +93,28 @@ class StreamResults:
     [2, "ValueError('four')"]
     """
 
-    __slots__ = ("_receive", "_slots")
+    __slots__ = ("_batched", "_receive", "_slots")
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[Any], slots: trio.Semaphore) -> None:
+    def __init__(
+        self, receive: trio.MemoryReceiveChannel[Any], slots: trio.Semaphore, batched: bool
+    ) -> None:
         self._receive = receive
         self._slots = slots
+        self._batched = batched  # entries are (slots to release, payload); else payloads
 
     def __aiter__(self) -> StreamResults:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            count, payload = await self._receive.receive()
+            payload = await self._receive.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
-        for _ in range(count):
+        if self._batched:
+            count, payload = payload
+            for _ in range(count):
+                self._slots.release()
+        else:
             self._slots.release()
         if isinstance(payload, BaseException):
             raise payload
@@ -156,6 +163,7 @@ async def open_stream(
     else:
         reject(where, "source", source, "an iterable or async iterable", wrong_type=True)
     stop = on_item_failure == "stop"
+    single = batch_size is None  # a result per item, each holding one slot
     slots = trio.Semaphore(max_in_flight)
     send, receive = trio.open_memory_channel[Any](math.inf)
 
@@ -190,9 +198,9 @@ async def open_stream(
     def deliver(seq: int, count: int, payload: Any) -> None:
         nonlocal next_out
         if not ordered:
-            send.send_nowait((count, payload))
+            send.send_nowait(payload if single else (count, payload))
             return
-        pending[seq] = (count, payload)
+        pending[seq] = payload if single else (count, payload)
         while next_out in pending:
             send.send_nowait(pending.pop(next_out))
             next_out += 1
@@ -209,15 +217,15 @@ async def open_stream(
                 if not ordered or q > seq:
                     scope.cancel()
             if not ordered:
-                send.send_nowait((count, payload))
+                send.send_nowait(payload if single else (count, payload))
                 send.close()
                 return
             for q in [q for q in pending if q > seq]:
                 del pending[q]
         if not ordered:
-            send.send_nowait((count, payload))
+            send.send_nowait(payload if single else (count, payload))
             return
-        pending[seq] = (count, payload)
+        pending[seq] = payload if single else (count, payload)
         while next_out in pending:
             send.send_nowait(pending.pop(next_out))
             if next_out == stop_at:
@@ -366,7 +374,7 @@ async def open_stream(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(supervise)
                 try:
-                    yield StreamResults(receive, slots)
+                    yield StreamResults(receive, slots, not single)
                 except BaseException as exc:  # the consumer's, raised again below as itself
                     body = exc
                 finally:
