@@ -169,13 +169,18 @@ def compare_to_floor(n: int, rounds: int) -> dict[str, Any]:
             flush=True,
         )
     return {
-        "benchmark": "stream_vs_floor",
+        "bench": "stream",
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "trio": trio.__version__,
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
         "items": n,
         "rounds": rounds,
         "clock": "time.process_time",
         "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "trio": trio.__version__,
         "cases": cases,
     }
 
