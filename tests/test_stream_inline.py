@@ -350,3 +350,32 @@ async def test_item_runs_share_a_stream_id_prefix_and_count() -> None:
     ids = [runner._fresh([1]).run_id for _ in range(3)]
     prefix = ids[0].rsplit("-", 1)[0]
     assert ids == [f"{prefix}-{k}" for k in (1, 2, 3)]
+
+
+async def test_an_instrument_that_raises_is_dropped_for_its_item_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[int] = []
+
+    class Fussy(td.Instrument):
+        def node_started(self, node: str, attempt: int) -> None:
+            seen.append(len(seen))
+            raise RuntimeError("fussy")  # dropped from this run: its next node is not told
+
+    class Two(td.DAG):
+        x = td.input()
+
+        @td.node
+        async def a(x: int) -> int:
+            return x
+
+        @td.node
+        async def b(a: int) -> int:
+            return a
+
+    with trio.fail_after(100):
+        async with Two.stream(items(3), instruments=[Fussy()]) as results:
+            got = [r["b"] async for r in results]
+    assert got == [0, 1, 2]
+    assert seen == [0, 1, 2]  # once per item (its first node), as in three separate runs
+    assert caplog.text.count("removing it") == 3

@@ -38,6 +38,7 @@ import trio
 
 from ._exceptions import InputError
 from ._graph import Graph
+from ._instrument import Emitter
 from ._options import RunOptions
 from ._resources import Resources
 from ._result import MISSING, RunResult
@@ -70,6 +71,9 @@ PER_RUN = frozenset(
         "node_scopes",
         "generation",
         "intensity",
+        "emit",
+        "node_emit",
+        "element_emit",
     }
 )
 SHARED = frozenset(
@@ -92,9 +96,6 @@ SHARED = frozenset(
         "slots",
         "max_concurrency",
         "now",
-        "emit",
-        "node_emit",
-        "element_emit",
         "placed",
         "placements",
         "limiters",
@@ -322,7 +323,12 @@ class ItemRunner:
             or template.level_restarts
             or any(m is not None for m in graph._maps)
         )
-        self._special = self._scoped or template.level_restarts or template.intensity is not None
+        self._special = (
+            self._scoped
+            or template.level_restarts
+            or template.intensity is not None
+            or template.emit is not None
+        )
         self._state = dict(template.__dict__)
         self._state["scope"] = _NO_SCOPE  # (a fresh CancelScope per run when _scoped)
 
@@ -372,6 +378,15 @@ class ItemRunner:
                 state["intensity"] = RestartIntensity(template.supervisor)
             if self._scoped:
                 state["scope"] = trio.CancelScope()
+            emit = template.emit
+            if emit is not None:  # an instrument that raises is dropped for this run only
+                own = Emitter.__new__(Emitter)
+                own.hooks = emit.hooks  # replaced, never changed, when one is dropped
+                state["emit"] = own
+                if template.node_emit is not None:
+                    state["node_emit"] = own
+                if template.element_emit is not None:
+                    state["element_emit"] = own
         run = _InlineRun.__new__(_InlineRun)
         run.__dict__ = state
         return run
