@@ -177,11 +177,12 @@ async def open_stream(
             raise StopAsyncIteration from None
 
     runner = ItemRunner(graph, options, shared, resources)
-    run_item, bind, fast_bind = runner.run, runner.bind, runner.fast_bind
+    make_run, bind, fast_bind = runner.make, runner.bind, runner.fast_bind
+    deadline = options.deadline
 
     async def run_one(values: list[Any]) -> RunResult:
         try:
-            return await run_item(values)
+            return await make_run(values).go(deadline)
         except RunFailed as exc:
             if stop:
                 raise
@@ -235,7 +236,7 @@ async def open_stream(
 
     async def run_single(seq: int, values: list[Any]) -> None:
         try:
-            payload = await run_item(values)
+            payload = await make_run(values).go(deadline)
         except RunFailed as exc:
             payload = exc.result
         deliver(seq, 1, payload)

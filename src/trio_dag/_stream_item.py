@@ -41,7 +41,7 @@ from ._graph import Graph
 from ._instrument import Emitter
 from ._options import RunOptions
 from ._resources import Resources
-from ._result import MISSING, RunResult
+from ._result import MISSING
 from ._run import _Run
 from ._strategies import Parallel, Sequential
 from ._supervise import RestartIntensity
@@ -58,7 +58,6 @@ PER_RUN = frozenset(
         "values",
         "start",
         "end",
-        "remaining",
         "errors",
         "last",
         "attempts",
@@ -93,6 +92,7 @@ SHARED = frozenset(
         "maps",
         "policies",
         "roots",
+        "remaining",  # read and counted down by eager scheduling only, never inline
         "slots",
         "max_concurrency",
         "now",
@@ -259,9 +259,9 @@ class _InlineRun(_Run):
 
 
 class ItemRunner:
-    """Runs a stream's items: ``await runner.run(values)`` is one item's run.
+    """Makes a stream's item runs: ``await runner.make(values).go(deadline)``.
 
-    Returns the item's :class:`~trio_dag.RunResult`, or raises
+    That returns the item's :class:`~trio_dag.RunResult`, or raises
     :class:`~trio_dag.RunFailed` as :meth:`DAG.run <trio_dag.DAG.run>` does.
     Build it inside the stream's task (a run reads trio's clock).
     """
@@ -269,7 +269,6 @@ class ItemRunner:
     __slots__ = (
         "_blank",
         "_count",
-        "_deadline",
         "_general",
         "_id",
         "_input_values",
@@ -296,7 +295,6 @@ class ItemRunner:
         self._where = f"DAG {graph.name!r}: stream"
         self._input_values = graph.bind_inputs
         self.fast_bind = _fast_binder(graph.inputs)
-        self._deadline = options.deadline
         self._general: tuple[Any, ...] | None = None
         if not runs_inline(graph, options):
             self._general = (graph, options, slots, resources)
@@ -360,7 +358,6 @@ class ItemRunner:
         state["values"] = self._blank + values
         state["start"] = [None] * n
         state["end"] = [None] * n
-        state["remaining"] = list(self._template.remaining)
         state["errors"] = {}
         state["last"] = {}
         state["attempts"] = {}
@@ -391,10 +388,11 @@ class ItemRunner:
         run.__dict__ = state
         return run
 
-    async def run(self, values: list[Any]) -> RunResult:
-        """One item's run, on the values of its inputs."""
+    def make(self, values: list[Any]) -> _Run:
+        """The run of an item whose inputs have ``values``: ``await run.go(deadline)``
+        runs it (``deadline``: the options'), in the calling task."""
         general = self._general
         if general is None:
-            return await self._fresh(values).go(self._deadline)
+            return self._fresh(values)
         graph, options, slots, resources = general
-        return await _Run(graph, values, None, options, slots, resources).go(self._deadline)
+        return _Run(graph, values, None, options, slots, resources)
