@@ -536,7 +536,7 @@ def small_runs_section(d: Mapping[str, Any], lines: list[str], targets: list[lis
         "",
         "What one run costs besides its nodes (`bench_small_runs.py`), round-robin in",
         "one process beside hand-written trio. A run pays, once: a `RunState` (flat",
-        "per-node lists; slotted), a `RunResult`, a context variable so",
+        "per-node lists), a `RunResult`, a context variable so",
         "`current_attempt()` finds the run, and, for an eager run, the nursery its",
         "nodes run in. It pays nothing for what it did not ask for: a call without",
         "options reuses the options checked at its first call (per class and",
@@ -572,6 +572,68 @@ def small_runs_section(d: Mapping[str, Any], lines: list[str], targets: list[lis
     lines += table(
         ["run", "floor", "CPU µs", "floor CPU µs", "ratio (CPU)", "ratio (wall)", "target"], rows
     )
+
+
+def stream_section(d: Mapping[str, Any], lines: list[str], targets: list[list[str]]) -> None:
+    """``bench_stream.py --floor``: a 3-node DAG streamed against the hand-written floor."""
+    lines += [
+        "## Streaming",
+        "",
+        "`Three.stream(...)` (x -> a -> b, c reads a and b; trivial nodes) against the",
+        "hand-written streaming floor: one task per item awaiting the three coroutines,",
+        "a semaphore bounding the items in flight (released when the consumer takes a",
+        "result) and a reorder buffer for ordered delivery. Interleaved rounds in one",
+        f"process, {d['items']:,} items per round, {d['rounds']} rounds, CPU time",
+        f"(load average {', '.join(f'{x:.1f}' for x in d['load_average'])} while measured).",
+        "",
+    ]
+    rows = []
+    for c in d["cases"]:
+        rows.append(
+            [
+                "ordered" if c["ordered"] else "unordered",
+                f"{c['max_in_flight']:,}",
+                us(c["floor_us_per_item"]),
+                us(c["stream_us_per_item"]),
+                ratio(c["ratio_of_minima"]),
+                ratio(c["median_ratio"]),
+            ]
+        )
+        if c["ordered"] and c["max_in_flight"] == 64:
+            targets.append(
+                [
+                    "stream, 3-node DAG, ordered, max_in_flight=64, vs the floor",
+                    "<= 1.5x",
+                    f"{ratio(c['median_ratio'])} (minimums {ratio(c['ratio_of_minima'])})",
+                    f"floor {us(c['floor_us_per_item'])} µs/item",
+                    verdict(c["median_ratio"] <= 1.5),
+                ]
+            )
+    lines += table(
+        [
+            "delivery",
+            "max_in_flight",
+            "floor µs/item",
+            "stream µs/item",
+            "ratio of minima",
+            "median ratio",
+        ],
+        rows,
+    )
+    lines += [
+        "Which path an item takes: an item runs its nodes in its own task, in",
+        "topological order (the *inline* path), when the strategy is `Sequential()`,",
+        'or when it is `Parallel(schedule="eager")` (the default) and the DAG is a',
+        "chain: one topological order, so no two of an item's nodes could run at once",
+        "anyway. Per-node retries, timeouts, `max_concurrency` slots, resources,",
+        "placement, map nodes, instruments and `current_attempt()` work as in any",
+        "run. Otherwise (two nodes that may overlap under `Parallel`, the `levels`",
+        "schedule, a supervisor that restarts levels under `Parallel`) an item is a",
+        "full run with a task per node. What an inline item still pays beyond the",
+        "floor: its run's state, `go()` and the `RunResult` (the fixed cost of a",
+        "run), a timestamp pair per node, and reading its `RunResult`.",
+        "",
+    ]
 
 
 def workflows_section(d: Mapping[str, Any], lines: list[str]) -> None:
@@ -733,6 +795,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
             "levels",
             "workflows",
             "small_runs",
+            "stream",
             *PLACEMENT,
         ):
             continue
@@ -766,6 +829,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         workflows_section(by_kind["workflows"], body)
     if "small_runs" in by_kind:
         small_runs_section(by_kind["small_runs"], body, targets)
+    if "stream" in by_kind:
+        stream_section(by_kind["stream"], body, targets)
     if any(k in by_kind for k in PLACEMENT):
         placement_section(by_kind, body, targets)
     head = [
@@ -805,6 +870,7 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         "python perf/bench_cpu_pipeline.py --dask -o perf/results/cpu_pipeline.json",
         "python perf/bench_remote_tasks.py -o perf/results/remote_tasks.json",
         "python perf/bench_small_runs.py               # small_runs.json",
+        "python perf/bench_stream.py --floor -o perf/results/stream_floor.json",
         "python perf/report.py                         # this page and the SVG",
         "```",
         "",

@@ -40,73 +40,8 @@ class RunState:
     (scheduling a run: sequential, levels, eager; its result).
     """
 
-    # Slots: a run's ~60 fields would overflow the shared-key instance dict (30
-    # keys), and filling a plain dict that large costs more than the rest of
-    # __init__ (subclasses have no __slots__: an attribute they add, such as a
-    # journaled run's ``_node``, goes to their instance dict).
-    __slots__ = (
-        "_id",
-        "_rng",
-        "attempts",
-        "chain",
-        "check_blocked",
-        "chunks",
-        "deadline",
-        "dependents",
-        "eager",
-        "element_emit",
-        "elements",
-        "emit",
-        "end",
-        "errors",
-        "fail_fast",
-        "fns",
-        "generation",
-        "graph",
-        "halted",
-        "intensity",
-        "journal",
-        "last",
-        "level_members",
-        "level_nursery",
-        "level_restarts",
-        "limiters",
-        "maps",
-        "max_concurrency",
-        "names",
-        "needs",
-        "node_emit",
-        "node_scopes",
-        "now",
-        "nurseries",
-        "options",
-        "partial",
-        "placed",
-        "placements",
-        "plain",
-        "policies",
-        "remaining",
-        "resources",
-        "restored",
-        "resumed_elements",
-        "roots",
-        "scope",
-        "seed",
-        "seq_current",
-        "seq_outer",
-        "seq_task",
-        "sequential",
-        "slot_deps",
-        "slots",
-        "spawn",
-        "start",
-        "stopped",
-        "supervisor",
-        "takes_slot",
-        "timeouts",
-        "values",
-        "watch_overrun",
-    )
+    # No __slots__: an inline stream item copies a template run's __dict__
+    # (_stream_item.ItemRunner), which costs a third of filling ~60 slots one by one.
 
     spawn: Callable[..., Any]  # an eager run's nursery's start_soon (set when it opens)
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
-import reprlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, final
 
 import trio
 
-from ._exceptions import InputError
 from ._graph import Graph
 from ._options import RunOptions
 from ._resources import Resources, holding
 from ._result import RunFailed, RunResult
-from ._run import _Run
+from ._stream_item import ItemRunner
 from ._validate import check_bool, check_choice, check_int, reject
 
 __all__ = ["StreamResults", "open_stream", "open_stream_holding"]
@@ -68,14 +66,17 @@ class StreamResults:
     item); ``ordered=False`` delivers them as they complete; ``batch_size``
     groups them into lists:
 
+    >>> from trio.testing import MockClock
+    >>> def virtual(fn, *args):  # virtual time: the sleeps order the items exactly
+    ...     return trio.run(fn, *args, clock=MockClock(autojump_threshold=0))
     >>> async def collect(options):
     ...     async with Double.stream([{"x": x} for x in (1, 2, 3)], **options) as results:
     ...         return [r if isinstance(r, list) else r["y"] async for r in results]
-    >>> trio.run(collect, {})
+    >>> virtual(collect, {})
     [2, 4, 6]
-    >>> trio.run(collect, {"ordered": False})
+    >>> virtual(collect, {"ordered": False})
     [6, 4, 2]
-    >>> [[r["y"] for r in batch] for batch in trio.run(collect, {"batch_size": 2})]
+    >>> [[r["y"] for r in batch] for batch in virtual(collect, {"batch_size": 2})]
     [[2, 4], [6]]
 
     ``on_item_failure="stop"`` ends the stream at the first failed item,
@@ -91,25 +92,32 @@ class StreamResults:
     ...     except td.RunFailed as exc:
     ...         seen.append(repr(exc.errors["y"]))
     ...     return seen
-    >>> trio.run(until_failure)
+    >>> virtual(until_failure)
     [2, "ValueError('four')"]
     """
 
-    __slots__ = ("_receive", "_slots")
+    __slots__ = ("_batched", "_receive", "_slots")
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[Any], slots: trio.Semaphore) -> None:
+    def __init__(
+        self, receive: trio.MemoryReceiveChannel[Any], slots: trio.Semaphore, batched: bool
+    ) -> None:
         self._receive = receive
         self._slots = slots
+        self._batched = batched  # entries are (slots to release, payload); else payloads
 
     def __aiter__(self) -> StreamResults:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            count, payload = await self._receive.receive()
+            payload = await self._receive.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
-        for _ in range(count):
+        if self._batched:
+            count, payload = payload
+            for _ in range(count):
+                self._slots.release()
+        else:
             self._slots.release()
         if isinstance(payload, BaseException):
             raise payload
@@ -158,9 +166,9 @@ async def open_stream(
     else:
         reject(where, "source", source, "an iterable or async iterable", wrong_type=True)
     stop = on_item_failure == "stop"
+    single = batch_size is None  # a result per item, each holding one slot
     slots = trio.Semaphore(max_in_flight)
     send, receive = trio.open_memory_channel[Any](math.inf)
-    input_values = graph.bind_inputs
 
     async def next_item() -> Any:
         """The next input mapping, or StopAsyncIteration."""
@@ -171,28 +179,13 @@ async def open_stream(
         except StopIteration:
             raise StopAsyncIteration from None
 
-    def bind(index: int, item: Any) -> Any:
-        """The item's input values, read now; or the item's error (not raised).
-
-        Reading the mapping when the item is read, not when its run starts,
-        keeps a source that refills one mapping for every row correct.
-        """
-        # `type(...) is dict` first: an ABC isinstance per item costs ~5% of a stream.
-        if type(item) is not dict and not isinstance(item, Mapping):
-            return InputError(
-                f"{where}: item {index} must be a mapping of input names to values, "
-                f"got {reprlib.repr(item)}"
-            )
-        try:
-            return input_values(item)
-        except Exception as exc:  # an InputError, or a mapping that fails when read
-            exc.add_note(f"in item {index} of the stream (counting from 0)")
-            return exc
+    runner = ItemRunner(graph, options, shared, resources)
+    make_run, bind, fast_bind = runner.make, runner.bind, runner.fast_bind
+    deadline = options.deadline
 
     async def run_one(values: list[Any]) -> RunResult:
-        run = _Run(graph, values, None, options, shared, resources)
         try:
-            return await run.go(options.deadline)
+            return await make_run(values).go(deadline)
         except RunFailed as exc:
             if stop:
                 raise
@@ -209,9 +202,9 @@ async def open_stream(
     def deliver(seq: int, count: int, payload: Any) -> None:
         nonlocal next_out
         if not ordered:
-            send.send_nowait((count, payload))
+            send.send_nowait(payload if single else (count, payload))
             return
-        pending[seq] = (count, payload)
+        pending[seq] = payload if single else (count, payload)
         while next_out in pending:
             send.send_nowait(pending.pop(next_out))
             next_out += 1
@@ -228,15 +221,15 @@ async def open_stream(
                 if not ordered or q > seq:
                     scope.cancel()
             if not ordered:
-                send.send_nowait((count, payload))
+                send.send_nowait(payload if single else (count, payload))
                 send.close()
                 return
             for q in [q for q in pending if q > seq]:
                 del pending[q]
         if not ordered:
-            send.send_nowait((count, payload))
+            send.send_nowait(payload if single else (count, payload))
             return
-        pending[seq] = (count, payload)
+        pending[seq] = payload if single else (count, payload)
         while next_out in pending:
             send.send_nowait(pending.pop(next_out))
             if next_out == stop_at:
@@ -245,7 +238,11 @@ async def open_stream(
             next_out += 1
 
     async def run_single(seq: int, values: list[Any]) -> None:
-        deliver(seq, 1, await run_one(values))
+        try:
+            payload = await make_run(values).go(deadline)
+        except RunFailed as exc:
+            payload = exc.result
+        deliver(seq, 1, payload)
 
     async def run_batch(seq: int, unit: list[Any]) -> None:
         results: list[Any] = list(unit)  # an item's error stays as its entry
@@ -303,13 +300,21 @@ async def open_stream(
         while True:
             await slots.acquire()  # read the source only when there is room
             try:
-                item = await next_item()
+                if sync_iter is not None:  # no coroutine per item for a plain iterable
+                    try:
+                        item = next(sync_iter)
+                    except StopIteration:
+                        raise StopAsyncIteration from None
+                else:
+                    item = await next_item()
             except StopAsyncIteration:
                 slots.release()
                 return seq, None
             except Exception as exc:  # the source failed: delivered, in order
                 return seq, exc
-            values = bind(seq, item)
+            values = fast_bind(item) if type(item) is dict else None
+            if values is None:
+                values = bind(seq, item)
             if not isinstance(values, BaseException):
                 start(unit, seq, values)
             elif stop:
@@ -373,7 +378,7 @@ async def open_stream(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(supervise)
                 try:
-                    yield StreamResults(receive, slots)
+                    yield StreamResults(receive, slots, not single)
                 except BaseException as exc:  # the consumer's, raised again below as itself
                     body = exc
                 finally:
