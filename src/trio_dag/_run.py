@@ -27,7 +27,7 @@ from ._maps import MapPool
 from ._options import RunOptions
 from ._resources import Resources, hold
 from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
-from ._state import _only_cancelled
+from ._state import INLINE_CHECKPOINT, _only_cancelled
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -110,7 +110,7 @@ class _Run(MapPool):
         node for durability.
         """
         self.journal = journal
-        self.chain = False  # _journaled_node starts dependents, after the commit
+        self.next_of = ((),) * len(self.names)  # _journaled_node starts them, after the commit
         journal.on_failure = self._store_failed
         self._node = self._journaled_node  # type: ignore[method-assign]
 
@@ -194,11 +194,12 @@ class _Run(MapPool):
             status = RunStatus.COMPLETED
         values = self.values
         last = {i: e for i, e in self.last.items() if values[i] is MISSING} if self.last else None
+        start, end = self._times()
         return RunResult(
             self.graph,
             values,
-            self.start,
-            self.end,
+            start,
+            end,
             self.errors,
             self.attempts,
             status,
@@ -256,76 +257,133 @@ class _Run(MapPool):
     # ------------------------------------------------------- one node
 
     async def _node(self, i: int) -> None:
-        """Run node ``i`` to a value or a final failure; if eager, start ready dependents."""
+        """Run node ``i`` to a value or a final failure; eager, then its ready dependents.
+
+        Work-first (eager): of the dependents node ``i`` made ready, this task
+        runs the first itself, in this loop, and spawns a task for each other
+        one. It waits at a checkpoint after every ``INLINE_CHECKPOINT`` nodes it
+        ran so, so a chain of nodes that never suspend does not starve other
+        tasks. The task keeps the name of the node it began with;
+        :func:`~trio_dag.current_attempt` reads the running node from ``i``
+        (:meth:`RunState._task_node`): renaming the task would cost a
+        ``current_task()`` call per node. A plain node run so starts when the
+        node before it ended (``t``: one clock read serves both).
+
+        A waiting node's memory is this coroutine's frame (twice: trio makes a
+        frame object of it), so it keeps few locals, builds the arguments
+        without a closure cell, and leaves the rarer branches to helpers.
+        """
         if self.stopped:
             return
+        t = 0.0  # when the node this task ran before node i ended (0.0: read the clock)
+        k = 0  # nodes this task ran since it last suspended for a checkpoint
+        while True:
+            if self.fast[i]:  # plain, and the run has no max_concurrency nor node hooks
+                self.start[i] = t or self.now()
+                try:
+                    v = await self.fns[i](*map(self.values.__getitem__, self.slot_deps[i]))
+                except BaseException as exc:  # costs nothing unless raised; never swallowed
+                    if self._raised(i, exc, True):
+                        return
+                    raise
+                self.end[i] = t = self.now()
+                self.values[i] = v
+            else:
+                if self.plain[i]:
+                    if self.slots is not None:
+                        try:
+                            self.slots.acquire_nowait()
+                        except trio.WouldBlock:
+                            await self._wait_slot(self.slots)
+                            t = 0.0
+                    self.start[i] = t or self.now()
+                    if self.node_emit:
+                        self.node_emit("node_started", self.names[i], 1)
+                    try:
+                        v = await self.fns[i](*map(self.values.__getitem__, self.slot_deps[i]))
+                    except BaseException as exc:
+                        if self.slots is not None:
+                            self.slots.release()
+                        if self._raised(i, exc, True):
+                            return
+                        raise
+                    if self.slots is not None:
+                        self.slots.release()
+                else:
+                    try:
+                        v = await self._supervised(i)
+                    except BaseException as exc:
+                        if self._raised(i, exc, False):
+                            return
+                        raise
+                    if v is MISSING:  # a resource failed to enter: the node failed
+                        return
+                self.end[i] = t = self.now()
+                self.values[i] = v
+                if self.node_emit:
+                    self.node_emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
+            if self.stopped:
+                return
+            nxt = -1  # work-first: run the first dependent made ready here, spawn the others
+            remaining = self.remaining
+            for j in self.next_of[i]:  # eager: the dependents; otherwise nothing
+                r = remaining[j] - 1
+                remaining[j] = r
+                if not r:
+                    if nxt < 0:
+                        nxt = j
+                    else:
+                        self.spawn(self._node, j, name=self.names[j])
+            if nxt < 0:
+                return
+            i = nxt
+            k += 1
+            if k == INLINE_CHECKPOINT:
+                await trio.lowlevel.checkpoint()
+                k = 0
+                t = 0.0
+
+    async def _supervised(self, i: int) -> Any:
+        """Node ``i`` off the plain path: resources, a map, or supervised attempts.
+
+        Its value; ``MISSING`` if a resource failed to enter (the node failed).
+        """
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
+        if self.needs[i] is not None:  # resources: entered before the node starts
+            try:
+                args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
+            except ResourceError as exc:
+                self.start[i] = self.now()
+                if self.node_emit:
+                    self.node_emit("node_started", self.names[i], 1)
+                    self.node_emit("node_failed", self.names[i], exc, 1, False)
+                self._failed(i, exc)
+                return MISSING
+        if self.maps[i] is not None:
+            self.start[i] = self.now()
+            return await self._map(i, args)
+        return await self._attempts(i, args, self.level_restarts)
+
+    def _raised(self, i: int, exc: BaseException, plain: bool) -> bool:
+        """Node ``i``'s body (``plain``) or attempts raised ``exc``: whether the node
+        failed of it here (its task ends) or ``exc`` goes on (the caller re-raises)."""
         emit = self.node_emit
-        plain = self.plain[i]  # read once: a level restart may clear it meanwhile
-        try:
-            if plain:
-                slots = self.slots
-                if slots is not None:
-                    try:
-                        slots.acquire_nowait()
-                    except trio.WouldBlock:
-                        await self._wait_slot(slots)
-                try:
-                    self.start[i] = self.now()
-                    if emit:
-                        emit("node_started", self.names[i], 1)
-                    v = await self.fns[i](*args)
-                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
-                    if emit and _only_cancelled(exc):  # the attempt began: not a slot wait
-                        self._cancelled_event(i, 1)
-                    raise
-                finally:
-                    if slots is not None:
-                        slots.release()
-            else:
-                if self.needs[i] is not None:  # resources: entered before the node starts
-                    try:
-                        args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
-                    except ResourceError as exc:
-                        self.start[i] = self.now()
-                        if emit:
-                            emit("node_started", self.names[i], 1)
-                            emit("node_failed", self.names[i], exc, 1, False)
-                        self._failed(i, exc)
-                        return
-                if self.maps[i] is not None:
-                    self.start[i] = self.now()
-                    v = await self._map(i, args)
-                else:
-                    v = await self._attempts(i, args, self.level_restarts)
-        except Exception as exc:
+        if isinstance(exc, Exception):
             if emit and (plain or self.maps[i] is not None):
                 if self._cancelled_by_restart(i):  # it failed as a restart cancelled it
                     self._cancelled_event(i, self._told_attempt(i))
                 else:
                     emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
-            return
-        except trio.Cancelled as exc:  # costs nothing unless raised
-            if self._stray(i, exc):
-                return
-            raise
-        except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-            if self._group_ended(i, group):
-                return
-            raise
-        self.end[i] = t = self.now()
-        values[i] = v
-        if emit:
-            emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
-        if self.chain and not self.stopped:
-            remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
-            for j in self.dependents[i]:
-                r = remaining[j] - 1
-                remaining[j] = r
-                if not r:
-                    spawn(node, j, name=names[j])
+            return True
+        if plain and emit and _only_cancelled(exc):  # the attempt began: not a slot wait
+            self._cancelled_event(i, 1)
+        if isinstance(exc, trio.Cancelled):
+            return self._stray(i, exc)
+        if isinstance(exc, BaseExceptionGroup):  # trio.Cancelled mixed with real errors
+            return self._group_ended(i, exc)
+        return False  # KeyboardInterrupt, SystemExit: they stop the run
 
     async def _journaled_node(self, i: int, looked_up: bool = False) -> None:
         """``_node`` in a run with a store: a cache lookup first, write-through after.
