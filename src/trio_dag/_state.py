@@ -1,7 +1,7 @@
 """The state of one run, and the small operations on it (internal).
 
 See :class:`RunState`; the runtime builds on it in ``_supervision.py``,
-``_maps.py`` and ``_run.py``.
+``_maps.py``, ``_run_durable.py`` and ``_run.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -40,8 +40,9 @@ class RunState:
     The runtime is one class cut along its concepts, each in a module of its
     own, stacked one way: ``RunState`` (this: per-run state and the small
     operations on it) <- ``Supervision`` (attempts, retries, timeouts, restart
-    intensity, level restarts) <- ``MapPool`` (the map worker pool) <- ``_Run``
-    (scheduling a run: sequential, levels, eager; its result).
+    intensity, level restarts) <- ``MapPool`` (the map worker pool) <- ``Durable``
+    (runs with a store) <- ``_Run`` (scheduling a run: sequential, levels, eager;
+    its result).
     """
 
     def __init__(
@@ -147,10 +148,11 @@ class RunState:
         if partial is not None and partial._elements:
             for q, st in partial._elements.items():
                 (self.elements if self.values[q] is not MISSING else self.resumed_elements)[q] = st
-        # durability (``_run._Run._use_journal``): nodes whose value came from a store
+        # durability (``_run_durable.Durable._use_journal``): nodes whose value came from a store
         # (restored, cached) with their status
         self.restored: dict[int, NodeStatus] = dict(partial._restored or {}) if partial else {}
         self.journal: Journal | None = None
+        self.spawn: Callable[..., object]  # eager: its nursery's start_soon (set by _eager)
         # what _node starts when a node finishes: eager, its dependents; else nothing
         self.next_of: Sequence[tuple[int, ...]] = graph._dependents if self.eager else ((),) * n
         self.errors: dict[int, BaseException] = {}
