@@ -285,5 +285,5 @@ def test_the_waiting_frame_stays_small() -> None:
     back by accident (each local or stack slot is 16 bytes per waiting node).
     """
     code = _Run._node.__code__
-    assert code.co_nlocals + code.co_stacksize <= 18
+    assert code.co_nlocals + code.co_stacksize <= 14
     assert not code.co_cellvars  # a cell per call would live as long as the wait

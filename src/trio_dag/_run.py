@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -210,13 +211,14 @@ class _Run(Durable):
             if self.fast[i]:  # plain, and the run has no max_concurrency nor node hooks
                 self.start[i] = t or self.now()
                 try:
-                    v = await self.fns[i](*map(self.values.__getitem__, self.slot_deps[i]))
-                except BaseException as exc:  # costs nothing unless raised; never swallowed
-                    if self._raised(i, exc, True):
+                    self.values[i] = await self.fns[i](
+                        *map(self.values.__getitem__, self.slot_deps[i])
+                    )
+                except BaseException:  # costs nothing unless raised; never swallowed
+                    if self._raised(i, True):
                         return
                     raise
                 self.end[i] = t = self.now()
-                self.values[i] = v
             else:
                 if self.plain[i]:
                     if self.slots is not None:
@@ -229,53 +231,53 @@ class _Run(Durable):
                     if self.node_emit:
                         self.node_emit("node_started", self.names[i], 1)
                     try:
-                        v = await self.fns[i](*map(self.values.__getitem__, self.slot_deps[i]))
-                    except BaseException as exc:
+                        self.values[i] = await self.fns[i](
+                            *map(self.values.__getitem__, self.slot_deps[i])
+                        )
+                    except BaseException:
                         if self.slots is not None:
                             self.slots.release()
-                        if self._raised(i, exc, True):
+                        if self._raised(i, True):
                             return
                         raise
                     if self.slots is not None:
                         self.slots.release()
                 else:
                     try:
-                        v = await self._supervised(i)
-                    except BaseException as exc:
-                        if self._raised(i, exc, False):
+                        if not await self._supervised(i):
+                            return  # a resource failed to enter: the node failed
+                    except BaseException:
+                        if self._raised(i, False):
                             return
                         raise
-                    if v is MISSING:  # a resource failed to enter: the node failed
-                        return
                 self.end[i] = t = self.now()
-                self.values[i] = v
                 if self.node_emit:
-                    self.node_emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
+                    self._finished_event(i)
             if self.stopped:
                 return
-            nxt = -1  # work-first: run the first dependent made ready here, spawn the others
+            # Work-first: run the first dependent made ready here, spawn the others.
+            # ``i`` turns negative (~i) until one is chosen: no local for it.
             remaining = self.remaining
-            for j in self.next_of[i]:  # eager: the dependents; otherwise nothing
-                r = remaining[j] - 1
-                remaining[j] = r
-                if not r:
-                    if nxt < 0:
-                        nxt = j
+            i = ~i
+            for j in self.next_of[~i]:  # eager: the dependents; otherwise nothing
+                remaining[j] -= 1
+                if not remaining[j]:
+                    if i < 0:
+                        i = j
                     else:
                         self.spawn(self._node, j, name=self.names[j])
-            if nxt < 0:
+            if i < 0:
                 return
-            i = nxt
             k += 1
             if k == INLINE_CHECKPOINT:
                 await trio.lowlevel.checkpoint()
                 k = 0
                 t = 0.0
 
-    async def _supervised(self, i: int) -> Any:
+    async def _supervised(self, i: int) -> bool:
         """Node ``i`` off the plain path: resources, a map, or supervised attempts.
 
-        Its value; ``MISSING`` if a resource failed to enter (the node failed).
+        Stores its value; ``False`` if a resource failed to enter (the node failed).
         """
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
@@ -288,15 +290,24 @@ class _Run(Durable):
                     self.node_emit("node_started", self.names[i], 1)
                     self.node_emit("node_failed", self.names[i], exc, 1, False)
                 self._failed(i, exc)
-                return MISSING
+                return False
         if self.maps[i] is not None:
             self.start[i] = self.now()
-            return await self._map(i, args)
-        return await self._attempts(i, args, self.level_restarts)
+            values[i] = await self._map(i, args)
+        else:
+            values[i] = await self._attempts(i, args, self.level_restarts)
+        return True
 
-    def _raised(self, i: int, exc: BaseException, plain: bool) -> bool:
-        """Node ``i``'s body (``plain``) or attempts raised ``exc``: whether the node
-        failed of it here (its task ends) or ``exc`` goes on (the caller re-raises)."""
+    def _finished_event(self, i: int) -> None:
+        self.node_emit("node_finished", self.names[i], self.end[i] - self.start[i])  # type: ignore[misc,operator]
+
+    def _raised(self, i: int, plain: bool) -> bool:
+        """Node ``i``'s body (``plain``) or attempts raised the exception being handled:
+        whether the node failed of it here (its task ends) or it goes on (the caller
+        re-raises). Read with ``sys.exception()``: an ``as`` name would be one more
+        local in every waiting node's frame."""
+        exc = sys.exception()
+        assert exc is not None
         emit = self.node_emit
         if isinstance(exc, Exception):
             if emit and (plain or self.maps[i] is not None):
