@@ -16,7 +16,6 @@ from operator import add
 from typing import TYPE_CHECKING, Any
 
 import trio
-from trio._core._run import SystemClock  # not public: see RunState.__init__ (node times)
 
 from ._exceptions import NodeCancelled
 from ._instrument import ELEMENT_HOOKS, NODE_HOOKS, Emitter
@@ -31,6 +30,16 @@ if TYPE_CHECKING:
     from ._graph import Graph
 
 __all__ = ["INLINE_CHECKPOINT", "RunState"]
+
+# trio's default clock class, not public: if trio moves it, runs read the clock
+# through current_time(), only slower (see RunState.__init__, node times).
+_SYSTEM_CLOCK: type | None
+try:
+    from trio._core._run import SystemClock
+
+    _SYSTEM_CLOCK = SystemClock
+except ImportError:  # pragma: no cover
+    _SYSTEM_CLOCK = None
 
 INLINE_CHECKPOINT = 256
 """Eager, work-first: a task running ready dependents itself checkpoints every this many."""
@@ -103,8 +112,8 @@ class RunState:
         clock = trio.lowlevel.current_clock()
         self.offset = 0.0
         self.now = clock.current_time
-        if type(clock) is SystemClock and partial is None:
-            self.now, self.offset = time.perf_counter, clock.offset
+        if type(clock) is _SYSTEM_CLOCK and partial is None:
+            self.now, self.offset = time.perf_counter, clock.offset  # type: ignore[attr-defined]
         emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
         # Per-node and per-element events only when some instrument overrides one.
         self.node_emit = emit if emit and emit.wants(NODE_HOOKS) else None
