@@ -3,7 +3,9 @@
 What it measures: a layered random DAG (``_graphs.layered_parents``) of 500
 levels of width 10 (5,000 trivial nodes, two random parents each), run under
 ``td.Parallel(schedule="eager")`` and ``td.Parallel(schedule="levels")``, with
-the raw trio floor (``_rawtrio``) beside them, round-robin in one process. The
+the raw trio floors (``_rawtrio``: ``raw``, one task per node; ``raw_workfirst``,
+eager's floor; ``raw_levels``, a nursery per level, the levels schedule's
+floor) beside them, round-robin in one process. The
 barrier cost is ``(levels - eager) / 500``: what waiting for a whole level
 (one nursery per level) adds per level. Target (the "Performance proof"
 issue): <= 50 µs per barrier.
@@ -35,7 +37,14 @@ import trio_dag as td
 
 LEVELS = 500
 WIDTH = 10
-KINDS = ("raw", "eager", "levels")
+KINDS = ("raw", "raw_workfirst", "raw_levels", "eager", "levels")
+RAW = {
+    "raw": _rawtrio.run,
+    "raw_workfirst": _rawtrio.run_workfirst,
+    "raw_levels": _rawtrio.run_levels,
+}
+FLOORS = {"eager": "raw_workfirst", "levels": "raw_levels"}
+"""The floor each trio_dag kind is judged against (issue 16: at most 1.15x)."""
 STRATEGIES = {"eager": td.Parallel(schedule="eager"), "levels": td.Parallel(schedule="levels")}
 
 
@@ -46,10 +55,9 @@ def runners(levels: int, width: int) -> dict[str, peers.Runner]:
     dag = _graphs.dag_of(parents, dag_name=f"levels{levels}x{width}")
     assert len(dag.graph.levels) == levels
     names = [_graphs.name(i) for i in range(len(parents))]
+    g = _rawtrio.compile_graph(parents)
     out: dict[str, peers.Runner] = {
-        "raw": harness.trio_runner(
-            functools.partial(_rawtrio.run, _rawtrio.compile_graph(parents))
-        )
+        k: harness.trio_runner(functools.partial(run, g)) for k, run in RAW.items()
     }
     for k, s in STRATEGIES.items():
         out[k] = harness.trio_runner(
@@ -71,6 +79,9 @@ def measure(levels: int, width: int, rounds: int) -> dict[str, Any]:
     diffs = [
         (lv - eg) / levels * 1e6 for lv, eg in zip(times["levels"], times["eager"], strict=True)
     ]
+    med, low = s["median_us"], s["min_us"]
+    s["median_ratio_to_floor"] = {k: med[k] / med[f] for k, f in FLOORS.items()}
+    s["min_ratio_to_floor"] = {k: low[k] / low[f] for k, f in FLOORS.items()}
     s["barrier_us"] = {
         "median_of_paired_differences": statistics.median(diffs),
         "difference_of_medians": (
@@ -117,7 +128,8 @@ def main() -> None:
         + ", ".join(f"{k} {med[k]:.2f} us/node" for k in KINDS)
         + f"; barrier {b['median_of_paired_differences']:.1f} us per level "
         f"(difference of medians {b['difference_of_medians']:.1f}, "
-        f"of minimums {b['difference_of_minimums']:.1f})"
+        f"of minimums {b['difference_of_minimums']:.1f}); to its floor: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in s["median_ratio_to_floor"].items())
     )
     out = {
         "bench": "levels",

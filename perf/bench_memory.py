@@ -4,8 +4,10 @@ What it measures: a ``td.DAG.from_nodes`` DAG of N independent nodes, each of
 which waits on one shared ``trio.Event`` that the N-th node to start sets (so at
 the peak all N are in flight at once), run under ``Parallel(schedule="eager")``
 (``eager``) and ``Parallel(schedule="levels")`` (``levels``: one level of N
-nodes); and the same N waiters under the hand-written trio scheduler
-``_rawtrio.run`` (``raw``: the floor, about 1.9 KB per waiting task).
+nodes); the same N waiters under the hand-written trio scheduler
+``_rawtrio.run`` (``raw``: its wrapper coroutine holds seven closure cells);
+and ``bare``: N bare trio tasks running the same body, ``nursery.start_soon(gate)``
+(the floor of issue 16: a waiting node at most 1.15x a bare task).
 
 For N = 10,000 / 100,000 / 1,000,000 each (kind, N) runs in a fresh
 subprocess, twice:
@@ -24,6 +26,7 @@ How to run::
 
     python perf/bench_memory.py                 # all N, writes perf/results/memory.json
     python perf/bench_memory.py --sizes 10000,100000 -o out.json
+    python perf/bench_memory.py --sizes 100000 --no-rss -o perf/results/memory_waiting.json
     python perf/bench_memory.py --smoke         # tiny N in-process, values checked
 """
 
@@ -49,7 +52,7 @@ from peers import harness
 import trio_dag as td
 
 SIZES = (10_000, 100_000, 1_000_000)
-KINDS = ("raw", "eager", "levels")
+KINDS = ("bare", "raw", "eager", "levels")
 TRACE_MAX = 100_000
 """Largest N measured with tracemalloc."""
 
@@ -84,6 +87,14 @@ class Gate:
 def workload(kind: str, n: int) -> tuple[Gate, Callable[[], Awaitable[Any]]]:
     """The gate and the awaitable factory of one run of ``kind`` with ``n`` waiters."""
     gate = Gate(n)
+    if kind == "bare":
+
+        async def bare() -> None:
+            async with trio.open_nursery() as nursery:
+                for _ in range(n):
+                    nursery.start_soon(gate)
+
+        return gate, bare
     if kind == "raw":
         g = _rawtrio.compile_graph([()] * n)
         return gate, lambda: _rawtrio.run(g, gate)
@@ -178,7 +189,9 @@ def child(kind: str, n: int, how: str, timeout: float = 1200.0) -> dict[str, Any
     return out
 
 
-def run_all(sizes: tuple[int, ...]) -> dict[str, Any]:
+def run_all(
+    sizes: tuple[int, ...], hows: tuple[str, ...] = ("tracemalloc", "rss")
+) -> dict[str, Any]:
     """Every (kind, N, method) in its own subprocess; the JSON summary."""
     out: dict[str, Any] = {
         "bench": "memory",
@@ -190,14 +203,25 @@ def run_all(sizes: tuple[int, ...]) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for kind in KINDS:
             row[kind] = {}
-            for how in ("tracemalloc", "rss"):
+            for how in hows:
                 if how == "tracemalloc" and n > TRACE_MAX:
                     continue
                 r = child(kind, n, how)
                 row[kind][how] = r
                 per = r.get("bytes_per_node")
                 shown = f"{per:,.0f} B/node" if per is not None else r["error"]
+                bare = row["bare"].get(how, {}).get("bytes_per_node")
+                if per is not None and bare:
+                    shown += f" ({per / bare:.2f}x bare)"
                 print(f"n={n:,} {kind:6} {how:11} {shown}", flush=True)
+        for how in hows:
+            bare = row["bare"].get(how, {}).get("bytes_per_node")
+            if bare:
+                row.setdefault("ratio_to_bare", {})[how] = {
+                    k: row[k][how]["bytes_per_node"] / bare
+                    for k in KINDS
+                    if "bytes_per_node" in row[k].get(how, {})
+                }
         out["sizes"][str(n)] = row
     return out
 
@@ -232,9 +256,11 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=_common.parse_sizes, default=SIZES)
+    ap.add_argument("--rss", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("-o", "--output", default=str(harness.RESULTS / "memory.json"))
     args = ap.parse_args(argv)
-    harness.write_json(run_all(args.sizes), Path(args.output))
+    hows = ("tracemalloc", "rss") if args.rss else ("tracemalloc",)
+    harness.write_json(run_all(args.sizes, hows), Path(args.output))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ return 1``) of 1,000 / 10,000 / 100,000 nodes, under
 
 * ``raw``: the floor, ``_rawtrio.run`` (one nursery, one task per node started
   by its last dependency) on the same graph;
+* ``raw_workfirst``, ``raw_levels``, ``raw_limit100``: the hand-written floor of
+  each schedule (``_rawtrio.run_workfirst``: the task that finishes a node runs
+  one ready dependent itself; ``run_levels``: a nursery per level;
+  ``run_limited``: work-first under a ``trio.Semaphore(100)``), see ``FLOORS``;
 * ``sequential``: ``td.Sequential()``;
 * ``levels``: ``td.Parallel(schedule="levels")``;
 * ``eager``: ``td.Parallel(schedule="eager")`` (the default);
@@ -15,12 +19,15 @@ return 1``) of 1,000 / 10,000 / 100,000 nodes, under
 
 Benchmarks are named ``overhead_<kind>_<n>`` and use pyperf's
 ``inner_loops=n``, so every reported time is **per node**. ``run_all.py``
-divides each by ``raw`` at the same size. Graphs are built (and the DAG class
+divides each by ``raw`` at the same size; the interleaved mode also divides
+each by its own floor (``FLOORS``: eager by ``raw_workfirst``, levels by
+``raw_levels``, eager_limit100 by ``raw_limit100``). Graphs are built (and the DAG class
 compiled) once per worker process, outside the timed region; each timed loop is
 one whole ``await Dag.run(...)`` inside an already running ``trio.run``.
 
 Targets from the issue, at 10,000 nodes, as a ratio to ``raw``: eager and
-levels <= 1.2x, eager_limit100 <= 1.3x, eager_retry3 <= 1.3x, sequential <= 0.5x.
+levels <= 1.2x, eager_limit100 <= 1.3x, eager_retry3 <= 1.3x, sequential <= 0.5x;
+issue 16: eager, levels and eager_limit100 <= 1.15x their own floor.
 
 The machine this runs on may be shared and noisy: pyperf measures each
 benchmark in its own time window, so load drift between windows skews ratios.
@@ -33,6 +40,7 @@ How to run::
     python perf/bench_overhead.py --fast -o overhead.json             # pyperf
     python perf/bench_overhead.py --sizes 10000 --rigorous
     python perf/bench_overhead.py --interleaved [--fast] -o inter.json
+    python perf/bench_overhead.py --interleaved --sizes 10000 --kinds eager,levels
     python perf/bench_overhead.py --smoke        # each workload once, tiny, no pyperf
 """
 
@@ -84,7 +92,26 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 """Run options of every trio_dag variant, by benchmark kind."""
 
-KINDS = ("raw", *OPTIONS)
+RAW: dict[str, Callable[..., Any]] = {
+    "raw": _rawtrio.run,
+    "raw_workfirst": _rawtrio.run_workfirst,
+    "raw_levels": _rawtrio.run_levels,
+    "raw_limit100": functools.partial(_rawtrio.run_limited, limit=100),
+}
+"""The hand-written trio floors, by benchmark kind."""
+
+FLOORS = {
+    "sequential": "raw",
+    "levels": "raw_levels",
+    "eager": "raw_workfirst",
+    "eager_limit100": "raw_limit100",
+    "eager_retry3": "raw_workfirst",
+    "eager_run_hook": "raw_workfirst",
+    "eager_node_hook": "raw_workfirst",
+}
+"""The floor each trio_dag kind is judged against (its own hand-written equivalent)."""
+
+KINDS = (*RAW, *OPTIONS)
 
 
 def workload(
@@ -94,14 +121,14 @@ def workload(
 
     ``dag`` must be ``parents`` built with ``fn`` (``_graphs.dag_of(parents, fn)``).
     """
-    if kind == "raw":
-        return functools.partial(_rawtrio.run, _rawtrio.compile_graph(parents), fn)
+    if kind in RAW:
+        return functools.partial(RAW[kind], _rawtrio.compile_graph(parents), fn)
     return functools.partial(dag.run, **OPTIONS[kind])
 
 
 def values(kind: str, out: Any, n: int) -> list[Any]:
     """Node values, by index, from what a ``workload`` returned."""
-    if kind == "raw":
+    if kind in RAW:
         return list(out)
     return [out[_graphs.name(i)] for i in range(n)]
 
@@ -133,13 +160,13 @@ def rounds_for(n: int, effort: str) -> int:
     return {"fast": max(3, base // 2), "rigorous": base * 3}.get(effort, base)
 
 
-async def _interleave(n: int, rounds: int) -> dict[str, list[float]]:
-    works = {k: _prepared(k, n) for k in KINDS}
-    times: dict[str, list[float]] = {k: [] for k in KINDS}
-    for k in KINDS:  # warm-up
+async def _interleave(n: int, rounds: int, kinds: Sequence[str]) -> dict[str, list[float]]:
+    works = {k: _prepared(k, n) for k in kinds}
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for k in kinds:  # warm-up
         await works[k]()
     for r in range(rounds):
-        order = KINDS[r % len(KINDS) :] + KINDS[: r % len(KINDS)]
+        order = [*kinds[r % len(kinds) :], *kinds[: r % len(kinds)]]
         for k in order:
             gc.collect()
             t0 = time.perf_counter()
@@ -148,12 +175,16 @@ async def _interleave(n: int, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def interleaved(sizes: Sequence[int], effort: str = "default") -> dict[str, Any]:
-    """Every kind round-robin in one process; per-node µs and ratios to ``raw``."""
-    out: dict[str, Any] = {"effort": effort, "sizes": {}}
+def interleaved(
+    sizes: Sequence[int], effort: str = "default", kinds: Sequence[str] = KINDS
+) -> dict[str, Any]:
+    """Every kind round-robin in one process; per-node µs, ratios to ``raw`` and to its floor."""
+    kinds = list(dict.fromkeys(["raw", *(FLOORS[k] for k in kinds if k in FLOORS), *kinds]))
+    floors = {k: f for k, f in FLOORS.items() if k in kinds}
+    out: dict[str, Any] = {"effort": effort, "kinds": kinds, "sizes": {}}
     for n in sizes:
         rounds = rounds_for(n, effort)
-        times = trio.run(_interleave, n, rounds)
+        times = trio.run(_interleave, n, rounds, kinds)
         med = {k: statistics.median(v) / n * 1e6 for k, v in times.items()}
         low = {k: min(v) / n * 1e6 for k, v in times.items()}
         out["sizes"][str(n)] = {
@@ -162,10 +193,15 @@ def interleaved(sizes: Sequence[int], effort: str = "default") -> dict[str, Any]
             "min_us_per_node": low,
             "median_ratio_to_raw": {k: v / med["raw"] for k, v in med.items()},
             "min_ratio_to_raw": {k: v / low["raw"] for k, v in low.items()},
+            "floors": floors,
+            "median_ratio_to_floor": {k: med[k] / med[f] for k, f in floors.items()},
+            "min_ratio_to_floor": {k: low[k] / low[f] for k, f in floors.items()},
         }
         print(
             f"n={n} ({rounds} rounds): "
-            + ", ".join(f"{k} {med[k]:.2f} us ({med[k] / med['raw']:.2f}x)" for k in KINDS),
+            + ", ".join(f"{k} {med[k]:.2f} us ({med[k] / med['raw']:.2f}x)" for k in kinds)
+            + "; to its floor: "
+            + ", ".join(f"{k} {med[k] / med[f]:.2f}x" for k, f in floors.items()),
             flush=True,
         )
     return out
@@ -178,10 +214,15 @@ def main_interleaved(argv: list[str]) -> None:
     group.add_argument("--fast", action="store_true")
     group.add_argument("--rigorous", action="store_true")
     parser.add_argument("--sizes", type=_common.parse_sizes, default=SIZES)
+    parser.add_argument("--kinds", help="comma-separated kinds (default: all)")
     parser.add_argument("-o", "--output", help="write the JSON summary to this file")
     args = parser.parse_args(argv)
     effort = "fast" if args.fast else "rigorous" if args.rigorous else "default"
-    out = interleaved(args.sizes, effort)
+    kinds = KINDS if args.kinds is None else tuple(args.kinds.split(","))
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        parser.error(f"unknown --kinds {unknown}; known: {', '.join(KINDS)}")
+    out = interleaved(args.sizes, effort, kinds)
     if args.output:
         with open(args.output, "w") as fh:
             json.dump(out, fh, indent=2)

@@ -6,7 +6,10 @@ What it reads: every JSON file in ``perf/results/`` (or ``--results``):
   (``peers_interleaved.json``), ``bench_heavy_peers.py`` (``peers_anchors.json``:
   Prefect and Ray beside the rest), ``bench_memory.py`` (``memory.json``),
   ``bench_fanout.py`` (``fanout.json``), ``bench_levels.py`` (``levels.json``)
-  and ``bench_workflows.py`` (``workflows.json``);
+  and ``bench_workflows.py`` (``workflows.json``); ``workfirst.json``
+  (``bench_overhead.py --interleaved --kinds ...``, labelled ``"bench":
+  "workfirst"``) and ``memory_waiting.json`` (``bench_memory.py --no-rss``,
+  labelled ``"memory_waiting"``) for the work-first section;
 * any pyperf JSON file (``python perf/bench_*.py -o perf/results/NAME.json``,
   e.g. the other ``bench_*`` scripts'): one table per file, per inner loop
   (per node where the script says so), with the ratio to the ``raw`` benchmark
@@ -42,6 +45,8 @@ TARGETS = {
     "placement_call": 1.1,  # a placed call vs the same call written by hand
     "cpu_process_inline": 0.65,  # InProcess chunked vs inline, 10,000-record pipeline
     "remote_tasks": 1.2,  # 1,000 tiny tasks through trio_dag vs client.map + gather
+    "own_floor": 1.15,  # issue 16: eager, levels, eager_limit100 vs their own floor
+    "waiting_node": 1.15,  # issue 16: a waiting node's memory vs a bare trio task
 }
 
 PLACEMENT = ("placement", "cpu_pipeline", "remote_tasks")
@@ -390,6 +395,122 @@ def levels_section(d: Mapping[str, Any], lines: list[str], targets: list[list[st
             verdict(v <= TARGETS["barrier_us"]),
         ]
     )
+
+
+WORKFIRST_TEXT = """\
+## Work-first scheduling
+
+Under `Parallel(schedule="eager")` (the default) the task that finishes a
+node does not end: of the dependents the node made ready, it runs the first
+itself, right away, in the same task, and spawns a new task for each of the
+others, as Cilk's work-first scheduler does. A chain of nodes therefore runs
+in one task, and a DAG needs a task only where it really branches: on the
+layered benchmark graph about 44% of the nodes get a task of their own. The
+hand-written work-first scheduler costs about 0.55x the one-task-per-node
+one, and that (`raw_workfirst`) is eager's floor below.
+
+What it means for you:
+
+* **Which task a node runs in.** A node runs either in a task of its own or
+  in the task of the dependency that finished last (its predecessor there).
+  Everything a node can see behaves as before: `td.current_attempt()` names
+  the node (in the node, in tasks it starts, in its threads), per-attempt
+  timeouts, retries, `max_concurrency` slots, `fail_fast` and cancellation
+  are the node's own, and instruments get `node_started` / `node_finished`
+  for it in order. A context variable a node sets in its own task is seen by
+  the dependents that run after it in that task, as it was seen by the
+  dependents it spawned before.
+* **trio task names.** A task is named after the node it began with and keeps
+  that name while it runs the nodes after it (renaming it would cost a
+  `current_task()` call per node); a debugger or a trio instrument shows the
+  first node's name.
+* **Fairness.** A node whose body never suspends does not yield to other
+  trio tasks; a task running nodes one after another checkpoints (yields,
+  and lets a cancellation land) after every 256 nodes it ran so, so a
+  10,000-node chain of such nodes cannot starve the rest of the program.
+* **Times.** A node run in its predecessor's task starts when the
+  predecessor ended: one clock read serves both (`result.started_at`,
+  `result.duration`).
+
+The other schedules are judged against their own hand-written equivalents:
+`schedule="levels"` against a nursery per level (`raw_levels`), and eager
+with `max_concurrency=100` against the work-first scheduler under a
+`trio.Semaphore(100)` (`raw_limit100`). A waiting node's memory is judged
+against a bare trio task running the same body (`bare`).
+"""
+
+
+def workfirst_section(
+    d: Mapping[str, Any],
+    memory: Mapping[str, Any] | None,
+    lines: list[str],
+    targets: list[list[str]],
+) -> None:
+    lines += [*WORKFIRST_TEXT.splitlines(), ""]
+    for n, s in d["sizes"].items():
+        med = s["median_us_per_node"]
+        rows = []
+        for k, f in s["floors"].items():
+            rows.append(
+                [
+                    f"`{k}`",
+                    us(med[k]),
+                    f"`{f}`",
+                    us(med[f]),
+                    ratio(s["median_ratio_to_floor"][k]),
+                    ratio(s["min_ratio_to_floor"][k]),
+                ]
+            )
+        lines += [
+            f"Layered random DAG, {int(n):,} nodes, {s['rounds']} rounds round-robin"
+            f" (`{d.get('command', 'bench_overhead.py --interleaved')}`;"
+            f" load average {d.get('load', '?')}):",
+            "",
+        ]
+        lines += table(
+            ["kind", "median µs/node", "floor", "floor µs/node", "vs floor", "min vs floor"],
+            rows,
+        )
+        for k in ("eager", "levels", "eager_limit100"):
+            if k in s["median_ratio_to_floor"]:
+                v = s["median_ratio_to_floor"][k]
+                targets.append(
+                    [
+                        f"`{k}` vs `{s['floors'][k]}`, {int(n):,} nodes",
+                        "<= 1.15x",
+                        ratio(v),
+                        us(med[s["floors"][k]]) + " µs/node",
+                        verdict(v <= TARGETS["own_floor"]),
+                    ]
+                )
+    if memory:
+        for n, row in memory["sizes"].items():
+            r = row.get("ratio_to_bare", {}).get("tracemalloc")
+            if not r:
+                continue
+            lines += [
+                f"A waiting node's memory, {int(n):,} nodes waiting on one event"
+                f" (`{memory.get('command', 'bench_memory.py')}`, tracemalloc):",
+                "",
+            ]
+            lines += table(
+                ["kind", "bytes per waiting node", "vs bare task"],
+                [
+                    [f"`{k}`", f"{row[k]['tracemalloc']['bytes_per_node']:,.0f}", ratio(v)]
+                    for k, v in r.items()
+                ],
+            )
+            for k in ("eager", "levels"):
+                if k in r:
+                    targets.append(
+                        [
+                            f"`{k}` waiting node vs a bare task, {int(n):,} nodes",
+                            "<= 1.15x",
+                            ratio(r[k]),
+                            f"{row['bare']['tracemalloc']['bytes_per_node']:,.0f} B",
+                            verdict(r[k] <= TARGETS["waiting_node"]),
+                        ]
+                    )
 
 
 def placement_section(
@@ -796,6 +917,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
             "workflows",
             "small_runs",
             "stream",
+            "memory_waiting",
+            "workfirst",
             *PLACEMENT,
         ):
             continue
@@ -819,6 +942,8 @@ def render(results: Mapping[str, Any]) -> tuple[str, str | None]:
         peers_section(peers, body, targets)
     if "peer_anchors" in by_kind:
         anchors_section(by_kind["peer_anchors"], body)
+    if "workfirst" in by_kind:
+        workfirst_section(by_kind["workfirst"], by_kind.get("memory_waiting"), body, targets)
     if "memory" in by_kind:
         memory_section(by_kind["memory"], body, targets)
     if "fanout" in by_kind:

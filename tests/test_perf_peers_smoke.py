@@ -83,7 +83,7 @@ def _tiny() -> tuple[list[tuple[int, ...]], type[td.DAG]]:
 
 
 def test_memory_all_nodes_in_flight_at_once() -> None:
-    assert bench_memory.smoke(300) == {"raw": 300, "eager": 300, "levels": 300}
+    assert bench_memory.smoke(300) == {"bare": 300, "raw": 300, "eager": 300, "levels": 300}
 
 
 def test_memory_measure_counts_bytes_per_waiting_node() -> None:

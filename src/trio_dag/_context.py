@@ -92,8 +92,8 @@ def current_attempt() -> Attempt:
         parent = task.parent_nursery
         if parent is None:
             break
-        if parent in run.nurseries:
-            return Attempt(task.name, 1, run.run_id)
+        if parent in run.nurseries:  # a node's task: work-first, it may run several
+            return Attempt(run._task_node(task), 1, run.run_id)
         via = parent
         task = parent.parent_task
     raise RuntimeError(

@@ -209,11 +209,12 @@ class _Tracker(Instrument):
         run = self.run
         assert run is not None
         values = list(run.values)
+        start, end = run._times()
         return RunResult(
             run.graph,
             values,
-            list(run.start),
-            list(run.end),
+            start,
+            end,
             dict(run.errors),
             dict(run.attempts),
             RunStatus.RUNNING,

@@ -1,7 +1,8 @@
 """The runtime: one run of a compiled graph under a strategy and a supervisor.
 
-Hot-path rules (see DESIGN.md, "Performance model"): one task per running
-node, started by whichever dependency finishes last; only the dependency
+Hot-path rules (see DESIGN.md, "Performance model"): eager scheduling is
+work-first (the task that finishes a node runs one dependent it made ready
+itself and spawns tasks for the others); only the dependency
 counters are copied per run; a node's failure is caught in its own task and
 cancels the run's scope, so exception groups stay off the hot path; cancel
 scopes, ``fail_after``, context variables and retry loops exist only for the
@@ -9,26 +10,27 @@ nodes that asked for retries, timeouts or mapping.
 
 The run is one object whose class is cut along its concepts: ``_state.py``
 (per-run state), ``_supervision.py`` (attempts and restarts), ``_maps.py``
-(the map worker pool), ``_sequential.py`` (the Sequential loop) and, here,
-parallel scheduling and the run's outcome.
+(the map worker pool), ``_run_durable.py`` (runs with a store),
+``_sequential.py`` (the Sequential loop) and, here, parallel scheduling and
+the run's outcome.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._context import _current_run
-from ._durable import Journal
 from ._exceptions import ResourceError
 from ._options import RunOptions
 from ._resources import Resources, hold
-from ._result import MISSING, NodeStatus, RunFailed, RunInterrupted, RunResult, RunStatus
+from ._result import MISSING, RunFailed, RunInterrupted, RunResult, RunStatus
 from ._sequential import SequentialRun
-from ._state import _only_cancelled
+from ._state import INLINE_CHECKPOINT, _only_cancelled
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -42,85 +44,11 @@ async def execute(
     """Run ``graph`` (resuming ``partial`` if given) and return its result."""
     if options.store is None:
         return await _Run(graph, input_values, partial, options).go(options.deadline)
-    return await _execute_durable(graph, input_values, partial, options)
-
-
-async def _execute_durable(
-    graph: Graph, input_values: list[Any], partial: RunResult | None, options: RunOptions
-) -> RunResult:
-    """A run with a store: restore, journal and cache around :meth:`_Run.go`.
-
-    The journal's writer task runs beside the run, outside its cancel scope;
-    whatever ends the run, what was added is committed and the run key's
-    lease given back (shielded) before the outcome leaves.
-    """
-    assert options.store is not None
-    journal = Journal(graph, options.store, options.run_key, options.rerun_changed, input_values)
-    status: RunStatus | None = None
-    error: Exception | None = None
-    result: RunResult | None = None
-    try:
-        values = await journal.open()
-        if values is not None:
-            n = len(graph.nodes)
-            partial = RunResult(
-                graph,
-                values,
-                [None] * n,
-                [None] * n,
-                {},
-                {},
-                RunStatus.FAILED,
-                "",
-                None,
-                dict(journal.restored),
-            )
-        run = _Run(graph, input_values, partial, options)
-        run._use_journal(journal)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(journal.writer)
-            try:
-                result = await run.go(options.deadline)
-                status = result.status
-            except RunFailed as exc:
-                status = exc.result.status
-                error = exc
-            finally:  # commits what is left and ends the writer task
-                with trio.CancelScope(shield=True):
-                    await journal.close(None if journal.failure else status)
-    finally:
-        if not journal.closed:  # open() failed, or cancelled before the writer ran
-            with trio.CancelScope(shield=True):
-                await journal.close(None)
-    if journal.failure is not None:
-        raise journal.store_error() from journal.failure
-    journal.emit_warnings()
-    if error is not None:
-        raise error
-    assert result is not None
-    return result
+    return await _Run.execute_durable(graph, input_values, partial, options)
 
 
 class _Run(SequentialRun):
     """One run: scheduling and outcome (state and the rest come from the bases)."""
-
-    def _use_journal(self, journal: Journal) -> None:
-        """Run with a store: every node goes through :meth:`_journaled_node`.
-
-        The plain path stays as it is: a run without a store pays nothing per
-        node for durability.
-        """
-        self.journal = journal
-        self.scope = trio.CancelScope()  # the writer may stop the run at any time
-        self.chain = False  # _journaled_node starts dependents, after the commit
-        journal.on_failure = self._store_failed
-        self._node = self._journaled_node  # type: ignore[method-assign]
-
-    def _store_failed(self) -> None:
-        """Committing to the store failed: stop the run (it raises StoreError)."""
-        self.stopped = True
-        assert self.scope is not None  # made by _use_journal
-        self.scope.cancel()
 
     # ------------------------------------------------------------ the run
 
@@ -214,11 +142,12 @@ class _Run(SequentialRun):
         last = self.last
         if last:
             last = {i: e for i, e in last.items() if values[i] is MISSING}
+        start, end = self._times()
         return RunResult(
             self.graph,
             values,
-            self.start,
-            self.end,
+            start,
+            end,
             self.errors,
             self.attempts,
             status,
@@ -265,151 +194,143 @@ class _Run(SequentialRun):
     # ------------------------------------------------------- one node
 
     async def _node(self, i: int) -> None:
-        """Run node ``i`` to a value or a final failure; if eager, start ready dependents."""
+        """Run node ``i`` to a value or a final failure; eager, then its ready dependents.
+
+        Work-first (eager): of the dependents node ``i`` made ready, this task
+        runs the first itself, in this loop, and spawns a task for each other
+        one. It waits at a checkpoint after every ``INLINE_CHECKPOINT`` nodes it
+        ran so, so a chain of nodes that never suspend does not starve other
+        tasks. The task keeps the name of the node it began with;
+        :func:`~trio_dag.current_attempt` reads the running node from ``i``
+        (:meth:`RunState._task_node`): renaming the task would cost a
+        ``current_task()`` call per node. A plain node run so starts when the
+        node before it ended (``t``: one clock read serves both).
+
+        A waiting node's memory is this coroutine's frame (twice: trio makes a
+        frame object of it), so it keeps few locals, builds the arguments
+        without a closure cell, and leaves the rarer branches to helpers.
+        """
         if self.stopped:
             return
+        t = 0.0  # when the node this task ran before node i ended (0.0: read the clock)
+        k = 0  # nodes this task ran since it last suspended for a checkpoint
+        while True:
+            if self.fast[i]:  # plain, and the run has no max_concurrency nor node hooks
+                self.start[i] = t or self.now()
+                try:
+                    self.values[i] = await self.fns[i](
+                        *map(self.values.__getitem__, self.slot_deps[i])
+                    )
+                except BaseException:  # costs nothing unless raised; never swallowed
+                    if self._raised(i, True):
+                        return
+                    raise
+                self.end[i] = t = self.now()
+            else:
+                if self.plain[i]:
+                    if self.slots is not None:
+                        try:
+                            self.slots.acquire_nowait()
+                        except trio.WouldBlock:
+                            await self._wait_slot(self.slots)
+                            t = 0.0
+                    self.start[i] = t or self.now()
+                    if self.node_emit:
+                        self.node_emit("node_started", self.names[i], 1)
+                    try:
+                        self.values[i] = await self.fns[i](
+                            *map(self.values.__getitem__, self.slot_deps[i])
+                        )
+                    except BaseException:
+                        if self.slots is not None:
+                            self.slots.release()
+                        if self._raised(i, True):
+                            return
+                        raise
+                    if self.slots is not None:
+                        self.slots.release()
+                else:
+                    try:
+                        if not await self._supervised(i):
+                            return  # a resource failed to enter: the node failed
+                    except BaseException:
+                        if self._raised(i, False):
+                            return
+                        raise
+                self.end[i] = t = self.now()
+                if self.node_emit:
+                    self._finished_event(i)
+            if self.stopped:
+                return
+            # Work-first: run the first dependent made ready here, spawn the others.
+            # ``i`` turns negative (~i) until one is chosen: no local for it.
+            remaining = self.remaining
+            i = ~i
+            for j in self.next_of[~i]:  # eager: the dependents; otherwise nothing
+                remaining[j] -= 1
+                if not remaining[j]:
+                    if i < 0:
+                        i = j
+                    else:
+                        self.spawn(self._node, j, name=self.names[j])
+            if i < 0:
+                return
+            k += 1
+            if k == INLINE_CHECKPOINT:
+                await trio.lowlevel.checkpoint()
+                k = 0
+                t = 0.0
+
+    async def _supervised(self, i: int) -> bool:
+        """Node ``i`` off the plain path: resources, a map, or supervised attempts.
+
+        Stores its value; ``False`` if a resource failed to enter (the node failed).
+        """
         values = self.values
         args = [values[d] for d in self.slot_deps[i]]
+        if self.needs[i] is not None:  # resources: entered before the node starts
+            try:
+                args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
+            except ResourceError as exc:
+                self.start[i] = self.now()
+                if self.node_emit:
+                    self.node_emit("node_started", self.names[i], 1)
+                    self.node_emit("node_failed", self.names[i], exc, 1, False)
+                self._failed(i, exc)
+                return False
+        if self.maps[i] is not None:
+            self.start[i] = self.now()
+            values[i] = await self._map(i, args)
+        else:
+            values[i] = await self._attempts(i, args, self.level_restarts)
+        return True
+
+    def _finished_event(self, i: int) -> None:
+        self.node_emit("node_finished", self.names[i], self.end[i] - self.start[i])  # type: ignore[misc,operator]
+
+    def _raised(self, i: int, plain: bool) -> bool:
+        """Node ``i``'s body (``plain``) or attempts raised the exception being handled:
+        whether the node failed of it here (its task ends) or it goes on (the caller
+        re-raises). Read with ``sys.exception()``: an ``as`` name would be one more
+        local in every waiting node's frame."""
+        exc = sys.exception()
+        assert exc is not None
         emit = self.node_emit
-        plain = self.plain[i]  # read once: a level restart may clear it meanwhile
-        try:
-            if plain:
-                slots = self.slots
-                if slots is not None:
-                    try:
-                        slots.acquire_nowait()
-                    except trio.WouldBlock:
-                        await self._wait_slot(slots)
-                try:
-                    self.start[i] = self.now()
-                    if emit:
-                        emit("node_started", self.names[i], 1)
-                    v = await self.fns[i](*args)
-                except (trio.Cancelled, BaseExceptionGroup) as exc:  # free unless raised
-                    if emit and _only_cancelled(exc):  # the attempt began: not a slot wait
-                        self._cancelled_event(i, 1)
-                    raise
-                finally:
-                    if slots is not None:
-                        slots.release()
-            else:
-                if self.needs[i] is not None:  # resources: entered before the node starts
-                    try:
-                        args = await self.resources.fill(i, args, values)  # type: ignore[union-attr]
-                    except ResourceError as exc:
-                        self.start[i] = self.now()
-                        if emit:
-                            emit("node_started", self.names[i], 1)
-                            emit("node_failed", self.names[i], exc, 1, False)
-                        self._failed(i, exc)
-                        return
-                if self.maps[i] is not None:
-                    self.start[i] = self.now()
-                    v = await self._map(i, args)
-                else:
-                    v = await self._attempts(i, args, self.level_restarts)
-        except Exception as exc:
+        if isinstance(exc, Exception):
             if emit and (plain or self.maps[i] is not None):
                 if self._cancelled_by_restart(i):  # it failed as a restart cancelled it
                     self._cancelled_event(i, self._told_attempt(i))
                 else:
                     emit("node_failed", self.names[i], exc, self._told_attempt(i), False)
             self._failed(i, exc)
-            return
-        except trio.Cancelled as exc:  # costs nothing unless raised
-            if self._stray(i, exc):
-                return
-            raise
-        except BaseExceptionGroup as group:  # trio.Cancelled mixed with real errors
-            if self._group_ended(i, group):
-                return
-            raise
-        self.end[i] = t = self.now()
-        values[i] = v
-        if emit:
-            emit("node_finished", self.names[i], t - self.start[i])  # type: ignore[operator]
-        if self.chain and not self.stopped:
-            remaining, spawn, node, names = self.remaining, self.spawn, self._node, self.names
-            for j in self.dependents[i]:
-                r = remaining[j] - 1
-                remaining[j] = r
-                if not r:
-                    spawn(node, j, name=names[j])
-
-    async def _journaled_node(self, i: int, looked_up: bool = False) -> None:
-        """``_node`` in a run with a store: a cache lookup first, write-through after.
-
-        ``looked_up``: the cache had no value for this node
-        (:meth:`_start_dependents` asked already).
-        """
-        journal = self.journal
-        assert journal is not None
-        if self.stopped:
-            return
-        if journal.cached[i] and not looked_up:
-            hit = await journal.lookup(i)
-            if hit is not MISSING:  # committed already: the body does not run
-                self.values[i] = hit
-                self.restored[i] = NodeStatus.CACHED  # no node events: it did not run
-                if self.eager and not self.stopped:
-                    await self._start_dependents(i)
-                return
-        await _Run._node(self, i)
-        v = self.values[i]
-        if v is MISSING:  # failed, or the run stopped
-            return
-        if journal.track[i]:
-            journal.add(i, v)
-            if self.eager:  # write-through: no dependent starts before the commit
-                await journal.batch_done.wait()
-        if self.eager and not self.stopped:
-            if journal.any_cached:
-                await self._start_dependents(i)
-            else:  # nothing to look up: start the ready dependents as _node does
-                remaining, spawn, names = self.remaining, self.spawn, self.names
-                for j in self.dependents[i]:
-                    r = remaining[j] - 1
-                    remaining[j] = r
-                    if not r:
-                        spawn(self._node, j, name=names[j])
-
-    async def _start_dependents(self, i: int) -> None:
-        """Node ``i`` is committed: start each dependent whose last dependency it was.
-
-        A ready dependent with ``cache=True`` is looked up from this task, all
-        of them in one batch: a hit is done without a task of its own (and its
-        own ready dependents are handled the same way), a miss gets a task
-        that runs its body.
-        """
-        journal = self.journal
-        assert journal is not None
-        remaining, spawn, names, cached = self.remaining, self.spawn, self.names, journal.cached
-        node = self._journaled_node
-        done = [i]
-        while done and not self.stopped:
-            asked: list[int] = []
-            for k in done:
-                for j in self.dependents[k]:
-                    r = remaining[j] - 1
-                    remaining[j] = r
-                    if not r:
-                        if cached[j]:
-                            journal.ask(j)
-                            asked.append(j)
-                        else:
-                            spawn(node, j, name=names[j])
-            if not asked:
-                return
-            await journal.batch_done.wait()
-            done = []
-            for j in asked:
-                hit = journal.hits.pop(j, MISSING)
-                if hit is MISSING:
-                    spawn(node, j, True, name=names[j])
-                else:
-                    self.values[j] = hit
-                    self.restored[j] = NodeStatus.CACHED
-                    done.append(j)
+            return True
+        if plain and emit and _only_cancelled(exc):  # the attempt began: not a slot wait
+            self._cancelled_event(i, 1)
+        if isinstance(exc, trio.Cancelled):
+            return self._stray(i, exc)
+        if isinstance(exc, BaseExceptionGroup):  # trio.Cancelled mixed with real errors
+            return self._group_ended(i, exc)
+        return False  # KeyboardInterrupt, SystemExit: they stop the run
 
     def _stray(self, i: int, exc: BaseException) -> bool:
         """trio.Cancelled (alone or in a group) ended node ``i``: whether it was stray.

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import trio
 
-from ._maps import MapPool
+from ._run_durable import Durable
 
 __all__ = ["SequentialRun"]
 
 
-class SequentialRun(MapPool):
+class SequentialRun(Durable):
     """The Sequential loop of a run (``_Run`` in ``_run.py`` builds on it)."""
 
     async def _sequential(self) -> None:

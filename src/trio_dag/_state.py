@@ -1,14 +1,17 @@
 """The state of one run, and the small operations on it (internal).
 
 See :class:`RunState`; the runtime builds on it in ``_supervision.py``,
-``_maps.py`` and ``_run.py``.
+``_maps.py``, ``_run_durable.py`` and ``_run.py``.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import add
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -25,7 +28,20 @@ if TYPE_CHECKING:
     from ._durable import Journal
     from ._graph import Graph
 
-__all__ = ["RunState"]
+__all__ = ["INLINE_CHECKPOINT", "RunState"]
+
+# trio's default clock class, not public: if trio moves it, runs read the clock
+# through current_time(), only slower (see RunState.__init__, node times).
+_SYSTEM_CLOCK: type | None
+try:
+    from trio._core._run import SystemClock
+
+    _SYSTEM_CLOCK = SystemClock
+except ImportError:  # pragma: no cover
+    _SYSTEM_CLOCK = None
+
+INLINE_CHECKPOINT = 256
+"""Eager, work-first: a task running ready dependents itself checkpoints every this many."""
 
 _NONE: list[Any] = []  # never added to: the runs without level restarts share it
 
@@ -36,8 +52,9 @@ class RunState:
     The runtime is one class cut along its concepts, each in a module of its
     own, stacked one way: ``RunState`` (this: per-run state and the small
     operations on it) <- ``Supervision`` (attempts, retries, timeouts, restart
-    intensity, level restarts) <- ``MapPool`` (the map worker pool) <- ``_Run``
-    (scheduling a run: sequential, levels, eager; its result).
+    intensity, level restarts) <- ``MapPool`` (the map worker pool) <- ``Durable``
+    (runs with a store) <- ``_Run`` (scheduling a run: sequential, levels, eager;
+    its result).
     """
 
     # No __slots__: an inline stream item copies a template run's __dict__
@@ -104,7 +121,16 @@ class RunState:
             slots = trio.Semaphore(k)
         self.slots = slots
         self.max_concurrency = k or 0
-        self.now = trio.lowlevel.current_clock().current_time
+        # Node times. SystemClock.current_time() is offset + perf_counter() in a
+        # Python method: about 0.3 us a read on the benchmark machines, 2 reads a
+        # node. A fresh run reads perf_counter() itself and adds the offset as the
+        # times leave the run (_times); a resumed one keeps trio's clock, so the
+        # kept times stay exactly as they were.
+        clock = trio.lowlevel.current_clock()
+        self.offset = 0.0
+        self.now = clock.current_time
+        if type(clock) is _SYSTEM_CLOCK and partial is None:
+            self.now, self.offset = time.perf_counter, clock.offset  # type: ignore[attr-defined]
         emit = self.emit = Emitter.build(instruments, graph.name) if instruments else None
         if emit is None:
             self.node_emit = self.element_emit = None
@@ -113,6 +139,8 @@ class RunState:
             self.node_emit = emit if emit.wants(NODE_HOOKS) else None
             self.element_emit = emit if emit.wants(ELEMENT_HOOKS) else None
             self.watch_overrun = emit.wants(("node_overran",))
+        # plain nodes of a run without max_concurrency nor node hooks: the leanest path
+        self.fast = self.plain if slots is None and self.node_emit is None else (False,) * n
         # placement (run_in=) and named limits: None unless a node asked for one
         self.placed = graph._placed
         self.placements = options.placements
@@ -155,11 +183,11 @@ class RunState:
         if partial is not None and partial._elements:
             for q, st in partial._elements.items():
                 (self.elements if self.values[q] is not MISSING else self.resumed_elements)[q] = st
-        # durability (``_run._Run._use_journal``): nodes whose value came from a store
-        # (restored, cached) with their status in ``restored``; whether _node itself
-        # starts ready dependents (with a store, _journaled_node does, after the commit)
+        # durability (``_run_durable.Durable._use_journal``): nodes whose value came
+        # from a store (restored, cached) have their status in ``restored``
         self.journal: Journal | None = None
-        self.chain = self.eager
+        # what _node starts when a node finishes: eager, its dependents; else nothing
+        self.next_of: Sequence[tuple[int, ...]] = graph._dependents if self.eager else ((),) * n
         self.errors: dict[int, BaseException] = {}
         self.last: dict[int, BaseException] = {}  # an attempt's error while a retry is pending
         self.attempts: dict[int, int] = {}
@@ -203,6 +231,34 @@ class RunState:
     def _group_ended(self, i: int, group: BaseExceptionGroup[BaseException]) -> bool:
         """Whether a non-Exception group that ended node ``i`` is handled (in ``_run.py``)."""
         raise NotImplementedError
+
+    def _times(self) -> tuple[list[float | None], list[float | None]]:
+        """Copies of the nodes' start and end times, as ``trio.current_time()`` values."""
+        off = self.offset
+        if not off:
+            return list(self.start), list(self.end)
+        try:  # every node has its times (a complete run): add in C
+            return list(map(add, self.start, repeat(off))), list(map(add, self.end, repeat(off)))
+        except TypeError:  # some are None
+            return (
+                [None if x is None else x + off for x in self.start],
+                [None if x is None else x + off for x in self.end],
+            )
+
+    def _task_node(self, task: trio.lowlevel.Task) -> str:
+        """The name of the node that node task ``task`` runs now.
+
+        Eager runs are work-first: a task runs the node it was spawned for, then
+        ready dependents, one after another, in the same coroutine (``_node``,
+        or ``_journaled_node`` with a store), whose local ``i`` is the node it
+        runs. Read it from the frame, so the hot path pays nothing for it; a
+        task whose coroutine has no such ``i`` is named after its node.
+        """
+        frame = task.coro.cr_frame
+        i = None if frame is None else frame.f_locals.get("i")
+        if type(i) is int and 0 <= i < len(self.names):
+            return self.names[i]
+        return task.name
 
     def _members(self, level: tuple[int, ...]) -> Sequence[int]:
         """The nodes of ``level`` this run executes (not done, no missing dependency)."""
@@ -261,7 +317,7 @@ class RunState:
         if self._cancelled_by_restart(i):
             return  # node i failed as a level restart cancelled it: the restart reruns it
         self.errors[i] = exc
-        self.end[i] = trio.current_time()
+        self.end[i] = self.now()
         self.check_blocked = True
         if self.fail_fast or self.halted:
             self.stopped = True

@@ -109,7 +109,9 @@ SHARED = frozenset(
         # immutable initial values a run replaces (never mutates) as it goes
         "eager",
         "sequential",
-        "chain",
+        "next_of",
+        "fast",
+        "offset",
         "_rng",
         "check_blocked",
         "stopped",
@@ -302,7 +304,8 @@ class ItemRunner:
             return
         template = _InlineRun(graph, [], None, options, slots, resources)
         template.sequential = True  # the item's task runs the nodes in topological order
-        template.eager = template.chain = False
+        template.eager = False
+        template.next_of = ((),) * len(graph.nodes)  # _node starts no dependents
         template.inline_order = tuple(i for level in graph._level_ix for i in level)
         template.inline_calls = tuple(
             (fn, operator.itemgetter(*deps) if deps else None, len(deps) > 1)
