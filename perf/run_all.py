@@ -197,10 +197,37 @@ def main(argv: list[str] | None = None) -> None:
         out = str(RESULTS / "overhead_interleaved.json")
         run("bench_overhead.py", "--interleaved", *effort, *sizes, "-o", out)
         run("bench_recovery.py", *effort, "-o", str(RESULTS / "recovery.json"))
+        # each schedule against its own hand-written floor (work-first, per level, bounded)
+        kinds = "eager,levels,eager_limit100,eager_retry3,sequential"
+        out = str(RESULTS / "workfirst.json")
+        run(
+            "bench_overhead.py",
+            "--interleaved",
+            *effort,
+            "--sizes",
+            "10000",
+            "--kinds",
+            kinds,
+            "-o",
+            out,
+        )
+        out = str(RESULTS / "memory_waiting.json")
+        run(
+            "bench_memory.py",
+            "--sizes",
+            "100000",
+            "--no-rss",
+            "--label",
+            "memory_waiting",
+            "-o",
+            out,
+        )
         fast = ["--fast"] if args.fast else []
         (RESULTS / "stream.json").unlink(missing_ok=True)
         run("bench_stream.py", "--fast", "--quiet", "-o", str(RESULTS / "stream.json"))
         run("bench_stream.py", "--memory")  # 100,000 and 1,000,000 items
+        out = str(RESULTS / "stream_floor.json")
+        run("bench_stream.py", "--floor", "--items", "2000", "--rounds", "20", "-o", out)
         run("bench_peers.py", "--interleaved", "--sizes", "1000,10000", *fast)
         run("bench_heavy_peers.py", *fast)  # Prefect, Ray (the `peers` group) beside the rest
         run("bench_memory.py")  # up to 1,000,000 nodes in flight, a subprocess each
