@@ -114,6 +114,8 @@ class DAGMaking(Generic[DAG]):
         *,
         output: str | None = None,
         node_options: Mapping[str, Any] | None = None,
+        # run()'s options repeated on purpose: each entry point keeps its explicit, typed
+        # signature (the inner run's options are checked once, by RunOptions.build)
         strategy: Strategy | None = None,
         supervisor: Supervisor | None = None,
         on_failure: Literal["fail_fast", "continue"] = "fail_fast",
