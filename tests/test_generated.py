@@ -293,6 +293,18 @@ async def test_extend_an_extended_or_generated_dag() -> None:
         assert (await Gen2.run({"u": "x"}))["b"] == "<<x>>"
 
 
+def test_made_dags_belong_to_the_callers_module_and_from_nodes_to_the_root() -> None:
+    # from_nodes and extend live on DAG's base class: the class they make still
+    # belongs to the module that called them (it pickles by that name), and
+    # from_nodes makes a subclass of DAG itself, whichever DAG class it is called on.
+    Gen = td.DAG.from_nodes("Gen", [td.Node("a", fetch, ("u",))], ["u"])
+    Ext = Report.extend("Ext", [td.Node("count", count, ("users",))])
+    Other = Report.from_nodes("Other", [td.Node("a", fetch, ("u",))], ["u"])
+    assert (Gen.__module__, Ext.__module__, Other.__module__) == (__name__,) * 3
+    assert Gen.__bases__ == Other.__bases__ == (td.DAG,)
+    assert Ext.__bases__ == (Report,)
+
+
 def test_extend_definition_errors() -> None:
     with pytest.raises(td.UnknownDependencyError) as ei:
         Report.extend("E", [td.Node("count", count, ("usres",))])

@@ -4,8 +4,9 @@ graphs of ``DAG.from_nodes`` and ``DAG.extend``, built from
 
 Each way ends the same: specs (``_specs.py``, ``_compose.py``), one compiled
 :class:`~trio_dag.Graph`, and the type check of its edges
-(``_typecheck.py``). The facade (``_dag.py``) is the ``DAG`` class that
-``DAGMeta`` makes, with the ways to run it.
+(``_typecheck.py``). The methods that call this (``from_nodes``,
+``extend``) are on ``DAGMaking`` (``_dag_make.py``), the base class of the
+facade's ``DAG`` (``_dag.py``), the class ``DAGMeta`` makes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ._specs import check_name, spec_from_function, specs_from_nodes
 from ._supervise import Supervisor
 from ._typecheck import check_types
 
-__all__ = ["DAGMeta", "dag_extended", "dag_from_nodes"]
+__all__ = ["DAGMeta", "dag_extended", "dag_from_nodes", "dag_root"]
 
 D = TypeVar("D", bound=type)
 
@@ -60,6 +61,12 @@ class DAGMeta(type):
     ) -> None:
         kw.pop("compiled", None)
         super().__init__(name, bases, ns, **kw)
+
+
+def dag_root(cls: type) -> type:
+    """The root DAG class of ``cls`` (:class:`~trio_dag.DAG`): the last class of
+    its MRO that ``DAGMeta`` made."""
+    return [k for k in cls.__mro__ if isinstance(k, DAGMeta)][-1]
 
 
 def reserved_names(bases: tuple[type, ...]) -> frozenset[str]:

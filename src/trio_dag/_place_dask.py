@@ -21,7 +21,7 @@ import outcome
 import trio
 
 from ._place_future import await_future
-from ._serialize import run_pickled
+from ._place_pickle import run_pickled
 
 __all__ = ["dask_call", "is_dask_executor"]
 

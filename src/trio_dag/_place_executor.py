@@ -8,8 +8,8 @@ from typing import Any, final
 
 from ._place_dask import dask_call, is_dask_executor
 from ._place_future import await_future
+from ._place_pickle import main_is_importable, pickler, run_pickled
 from ._placement import OverrunCallback, PlacedCall, Placement, run_remote
-from ._serialize import main_is_importable, pickler, run_pickled
 from ._validate import check_choice
 
 __all__ = ["InExecutor"]

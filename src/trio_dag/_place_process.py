@@ -8,8 +8,8 @@ from typing import Any, final
 
 import trio
 
+from ._place_pickle import main_is_importable, pickler, run_pickled
 from ._placement import OverrunCallback, PlacedCall, Placement, check_limiter, run_remote
-from ._serialize import main_is_importable, pickler, run_pickled
 from ._validate import check_choice
 
 __all__ = ["InProcess"]

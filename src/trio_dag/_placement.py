@@ -21,7 +21,7 @@ node=name, on_overrun=cb)``, or, for a chunk of map elements,
 Both build a :class:`PlacedCall` and hand it to the subclass's ``_run``.
 
 Process and cluster calls are pickled once, in the trio thread, into one
-``bytes`` payload (``_serialize.pickle_call``); thread placements never pickle.
+``bytes`` payload (``_place_pickle.pickle_call``); thread placements never pickle.
 
 ``on_overrun``, when given, is how the runtime learns that an attempt's
 cancellation (its timeout, fail_fast, the run's deadline) could not
@@ -42,7 +42,7 @@ from typing import Any
 import trio
 
 from ._exceptions import InputError, option_error
-from ._serialize import RemoteSerializationError, pickle_call, remote_error, unpickle_result
+from ._place_pickle import RemoteSerializationError, pickle_call, remote_error, unpickle_result
 from ._validate import check_int, reject
 
 __all__ = [
@@ -180,7 +180,7 @@ class PlacedCall:
             self.args = (fn, tuple(args), map_index, list(elements), first, node)
 
     def payload(self, dumps: Callable[[Any], bytes], placement: Placement) -> bytes:
-        """The call pickled for ``_serialize.run_pickled`` (errors name the culprit)."""
+        """The call pickled for ``_place_pickle.run_pickled`` (errors name the culprit)."""
         first = None if self.elements is None else self.first
         return pickle_call(
             dumps,

@@ -64,7 +64,12 @@ async def main() -> None:
     failed_pages = result.element_errors(Report.pages)
     total = result[Report.total]
     sizes = result[Report.sizes]
+    Generated = td.DAG.from_nodes("Generated", [td.Node("count", count, ("users",))], ["users"])
+    wrapped = Report.as_node({"day": "day", "urls": "urls"}, output="summary")
     if TYPE_CHECKING:
+        reveal_type(Generated)  # mypy: type[trio_dag._dag.DAG] | pyright: type[DAG]
+        reveal_type(Extended)  # mypy: type[typed_dag.Report] | pyright: type[Report]
+        reveal_type(wrapped)  # mypy: trio_dag._node.NodeFunction[..., Any] | pyright: NodeFunction[..., Any]  # fmt: skip
         reveal_type(summary)  # mypy: str | pyright: str
         reveal_type(users)  # mypy: list[str] | pyright: list[str]
         reveal_type(pages)  # mypy: list[bytes] | pyright: list[bytes]
