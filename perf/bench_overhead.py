@@ -50,6 +50,7 @@ import argparse
 import functools
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -216,6 +217,8 @@ def main_interleaved(argv: list[str]) -> None:
     parser.add_argument("--sizes", type=_common.parse_sizes, default=SIZES)
     parser.add_argument("--kinds", help="comma-separated kinds (default: all)")
     parser.add_argument("-o", "--output", help="write the JSON summary to this file")
+    # workfirst: the performance page's section (each schedule against its own floor)
+    parser.add_argument("--label", help="a 'bench' field for the JSON summary")
     args = parser.parse_args(argv)
     effort = "fast" if args.fast else "rigorous" if args.rigorous else "default"
     kinds = KINDS if args.kinds is None else tuple(args.kinds.split(","))
@@ -223,6 +226,8 @@ def main_interleaved(argv: list[str]) -> None:
     if unknown:
         parser.error(f"unknown --kinds {unknown}; known: {', '.join(KINDS)}")
     out = interleaved(args.sizes, effort, kinds)
+    if args.label:
+        out = {"bench": args.label, "load": f"{os.getloadavg()[0]:.1f}", **out}
     if args.output:
         with open(args.output, "w") as fh:
             json.dump(out, fh, indent=2)

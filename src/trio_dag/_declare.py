@@ -144,6 +144,8 @@ R = TypeVar("R")
 @overload
 def node(fn: Callable[P, Awaitable[R]], /) -> NodeFunction[P, R]: ...
 # A placed node's body is a plain ``def``: its return type is the node's value type.
+# (The overloads repeat the options on purpose: one per shape a type checker must
+# tell apart, placed or not, mapped or not.)
 @overload
 def node(
     *,

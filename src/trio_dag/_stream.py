@@ -211,6 +211,8 @@ async def open_stream(
 
     def settle(seq: int, count: int, payload: Any, failed: bool) -> None:
         """Deliver in "stop" mode: a failure ends the stream at its place."""
+        # deliver()'s lines again, with the stop checks: kept apart so a stream in the
+        # default mode pays no stop check per item
         nonlocal next_out, stop_at
         if stop_at is not None and (not ordered or seq > stop_at):
             return  # after the failure that ended the stream: dropped
