@@ -273,8 +273,15 @@ def main() -> None:
         parser = argparse.ArgumentParser()
         parser.add_argument("--memory", action="store_true")
         parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+        parser.add_argument("-o", "--output", help="write the rows as JSON to this file")
         args = parser.parse_args()
-        memory(args.sizes)
+        rows = memory(args.sizes)
+        if args.output:
+            with open(args.output, "w") as f:
+                json.dump(
+                    {"bench": "stream_memory", "sizes": args.sizes, "rows": rows}, f, indent=2
+                )
+                f.write("\n")
         return
     import pyperf
 

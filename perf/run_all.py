@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         fast = ["--fast"] if args.fast else []
         (RESULTS / "stream.json").unlink(missing_ok=True)
         run("bench_stream.py", "--fast", "--quiet", "-o", str(RESULTS / "stream.json"))
-        run("bench_stream.py", "--memory")  # 100,000 and 1,000,000 items
+        out = str(RESULTS / "stream_memory.json")
+        run("bench_stream.py", "--memory", "-o", out)  # 100,000 and 1,000,000 items
         out = str(RESULTS / "stream_floor.json")
         run("bench_stream.py", "--floor", "--items", "2000", "--rounds", "20", "-o", out)
         run("bench_peers.py", "--interleaved", "--sizes", "1000,10000", *fast)
