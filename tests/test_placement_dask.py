@@ -300,3 +300,4 @@ async def test_a_map_of_tiny_calls_is_submitted_in_one_batch(
     assert r["plus"] == [x + 1 for x in range(200)]
     assert sum(maps) == 200  # none was submitted alone
     assert len(maps) <= 2
+    assert 0 not in maps  # no empty batch goes to the scheduler

@@ -172,6 +172,8 @@ class _DaskBatches:
             # start one another, one per pass of the loop (see _settle).
             await _settle(self._submit)
             batch, self._submit = self._submit, []
+            if not batch:  # the calls of a batch taken meanwhile (their wake came late)
+                continue
             for entry in batch:
                 entry.taken = True
             try:
