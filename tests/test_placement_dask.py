@@ -7,6 +7,7 @@ wait under ``trio.fail_after``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -301,3 +302,116 @@ async def test_a_map_of_tiny_calls_is_submitted_in_one_batch(
     assert sum(maps) == 200  # none was submitted alone
     assert len(maps) <= 2
     assert 0 not in maps  # no empty batch goes to the scheduler
+
+
+async def test_many_cancelled_calls_are_cancelled_in_one_request(
+    client: distributed.Client,
+    cluster: td.InExecutor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Calls cancelled together (one cancel scope) cost the scheduler one request."""
+    cancels: list[int] = []
+    real_cancel = client.cancel
+
+    def counted_cancel(futures: Any, *args: Any, **kwargs: Any) -> Any:
+        cancels.append(len(futures))
+        return real_cancel(futures, *args, **kwargs)
+
+    monkeypatch.setattr(client, "cancel", counted_cancel)
+    markers = [tmp_path / f"ran-{k}" for k in range(12)]
+    with trio.fail_after(60):
+        blockers = await busy_workers(client, tmp_path)
+        try:
+            async with trio.open_nursery() as nursery:
+                for marker in markers:
+                    nursery.start_soon(
+                        functools.partial(cluster.call, touch, (str(marker),), node="cancelme")
+                    )
+                while not await _submitted(client, "cancelme-"):  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+            await forgotten(client, "cancelme-")
+        finally:
+            (tmp_path / "release").write_text("go")
+        assert await trio.to_thread.run_sync(client.gather, blockers) == ["released"] * 2
+    assert cancels == [12]
+    assert not any(m.exists() for m in markers)
+
+
+async def test_delivered_results_release_their_tasks(client: distributed.Client) -> None:
+    """Once its value is handed over, a call's future goes: Dask forgets the task."""
+    placements = {"cluster": td.InExecutor(client.get_executor())}
+    with trio.fail_after(60):
+        r = await ManyTiny.run({"xs": list(range(30))}, placements=placements)
+        assert r["plus"] == [x + 1 for x in range(30)]
+        while any(str(k).startswith("plus-") for k in client.futures):  # noqa: ASYNC110
+            await trio.sleep(0.01)  # released on the client's loop, soon after
+        while await _submitted(client, "plus-"):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+async def test_results_of_a_busy_client_are_fetched_in_windows(
+    client: distributed.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many calls in flight: one gather per window, not one per handful of results."""
+    from trio_dag import _place_dask
+
+    gathers: list[int] = []
+    real_gather = client.gather
+
+    def counted_gather(futures: Any, *args: Any, **kwargs: Any) -> Any:
+        gathers.append(len(futures))
+        return real_gather(futures, *args, **kwargs)
+
+    monkeypatch.setattr(client, "gather", counted_gather)
+    monkeypatch.setattr(_place_dask, "_BUSY", 0)
+    monkeypatch.setattr(_place_dask, "_WINDOW", 0.25)
+    placements = {"cluster": td.InExecutor(client.get_executor())}
+    with trio.fail_after(120):
+        t0 = trio.current_time()
+        r = await ManyTiny.run({"xs": list(range(100))}, placements=placements)
+        elapsed = trio.current_time() - t0
+    assert r["plus"] == [x + 1 for x in range(100)]
+    assert sum(gathers) == 100
+    # one gather per window (and the first, at once): about 20 without windows
+    assert len(gathers) <= 2 + elapsed / 0.25
+
+
+async def test_a_lone_call_is_fetched_at_once(
+    cluster: td.InExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few calls in flight: no window, whatever its length."""
+    from trio_dag import _place_dask
+
+    monkeypatch.setattr(_place_dask, "_WINDOW", 3600.0)
+    with trio.fail_after(60):
+        assert await cluster.call(add, (40, 2), node="lone") == 42
+        async with trio.open_nursery() as nursery:
+            for x in range(5):
+                nursery.start_soon(functools.partial(cluster.call, add, (x, 1), node="few"))
+
+
+async def test_a_call_on_a_client_closed_under_it_raises_instead_of_hanging(
+    client: distributed.Client, tmp_path: Path
+) -> None:
+    """The client's loop stops watching: the waiting caller asks its future and fails."""
+    other = await trio.to_thread.run_sync(
+        functools.partial(distributed.Client, client.scheduler.address, set_as_default=False)
+    )
+    placement = td.InExecutor(other.get_executor())
+    started = tmp_path / "started"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def close_when_started() -> None:
+                await trio.to_thread.run_sync(wait_for_file, str(started))
+                await trio.to_thread.run_sync(other.close)
+
+            nursery.start_soon(close_when_started)
+            with pytest.raises(Exception) as info:  # noqa: PT011 - whatever Dask raises
+                await placement.call(
+                    wait_for_file, (str(tmp_path / "never"), 30.0, str(started)), node="orphan"
+                )
+    # Dask's own error for a closed client (the run's timeout would be Cancelled)
+    assert not isinstance(info.value, trio.TooSlowError)

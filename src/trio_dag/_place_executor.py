@@ -27,8 +27,10 @@ class InExecutor(Placement):
     a done-callback: no thread per call. On Dask every call is a new task
     (a unique key named after the node), so a retry really runs again; the
     calls made in one pass of the event loop are submitted to the client in
-    one batch, and each result fetched by one ``gather`` on the client's loop
-    (Dask merges the gathers that overlap).
+    one batch, their futures are watched on the client's own loop, and the
+    results of the tasks that finished meanwhile are fetched with one
+    ``gather`` (while more than 64 calls are in flight, at most one per
+    20 ms) and handed over with one wake-up of trio.
     Calls to anything but a ``ThreadPoolExecutor`` are pickled here (see
     ``serialize``); workers must be able to import trio_dag.
 
