@@ -15,6 +15,7 @@ import pytest
 import trio
 
 import trio_dag as td
+from trio_dag import testing as tdt
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -92,7 +93,15 @@ def test_http_server_answers_one_request_with_progress_and_result() -> None:
 
 
 async def test_http_server_cancels_the_run_when_the_client_hangs_up() -> None:
+    """The client hangs up while ``summary`` runs (it hangs until cancelled).
+
+    It hangs up once the last progress line before ``summary`` came (no more
+    would), so the server's only way out is to notice and cancel the run: the
+    run neither finishes first nor does a write to the closed socket end the
+    handler first, however slow the machine.
+    """
     server = load("http_server")
+    server.Report = tdt.hang(server.Report, "summary")
     handled = trio.Event()
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -107,11 +116,12 @@ async def test_http_server_cancels_the_run_when_the_client_hangs_up() -> None:
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             await stream.send_all(b"GET /report?day=d HTTP/1.0\r\n\r\n")
             received = b""
-            while b"running" not in received:  # the first progress line
+            while b"running summary" not in received:
                 received += await stream.receive_some(4096)
             await stream.aclose()  # hang up while the run goes on
             await handled.wait()
             nursery.cancel_scope.cancel()
+    assert b"2/3 done, running summary\n" in received
     assert server.OUTCOMES == ["stopped: cancelled"]
 
 
