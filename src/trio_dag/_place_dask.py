@@ -6,10 +6,12 @@ event loop are submitted together (one ``client.map`` from the trio
 thread), and their futures are watched on the client's own event loop,
 which fetches the results of the tasks that finished meanwhile with one
 ``client.gather`` and hands them to their callers with one wake-up of trio.
-No thread and no cross-thread hop per call: a done-callback per future
-(Dask runs each in a thread of its own pool, which then wakes trio) cost the
-client process, which also runs a ``LocalCluster``'s scheduler, about 1 ms
-of CPU per call.
+No thread and no cross-thread hop per call. The design before this one (a
+done-callback per future, which Dask runs in a thread of its own pool and
+which then woke trio, and a ``gather`` per handful of results) cost the
+client process, which also runs a ``LocalCluster``'s scheduler, about 1.4 ms
+more CPU per call than Dask's own ``client.map`` + ``gather`` (1,000 tiny
+tasks: 3.2 s of CPU against 1.8 s); this one costs about 0.5 ms more.
 """
 
 from __future__ import annotations
