@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -415,3 +416,44 @@ async def test_a_call_on_a_client_closed_under_it_raises_instead_of_hanging(
                 )
     # Dask's own error for a closed client (the run's timeout would be Cancelled)
     assert not isinstance(info.value, trio.TooSlowError)
+
+
+async def test_calls_cancelled_at_random_moments_leave_nothing_behind(
+    client: distributed.Client,
+) -> None:
+    """Queued, submitted, finished, being fetched: a cancel at any moment is clean.
+
+    Each caller gives up after its own random delay (some before submission,
+    some while their task runs, some while their value is on its way to
+    trio): every call either returns its own value or is cancelled, none
+    hangs, and afterwards the client holds no future of theirs.
+    """
+    placement = td.InExecutor(client.get_executor())
+    rng = random.Random(11)
+    got: dict[int, int] = {}
+    cancelled: list[int] = []
+
+    async def one(x: int, patience: float) -> None:
+        with trio.move_on_after(patience) as scope:
+            got[x] = await placement.call(add, (x, 1), node="jittery")
+        if scope.cancelled_caught:
+            cancelled.append(x)
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:  # both workers warm (imports done)
+            for x in range(4):
+                nursery.start_soon(one, x, 60.0)
+        for _ in range(3):
+            got.clear()
+            cancelled.clear()
+            async with trio.open_nursery() as nursery:
+                for x in range(80):
+                    patience = rng.choice([0.0, rng.uniform(0.0, 0.3), 60.0])
+                    nursery.start_soon(one, x, patience)
+            assert sorted([*got, *cancelled]) == list(range(80))
+            assert got == {x: x + 1 for x in got}
+            assert got  # some calls returned
+            assert cancelled  # and some were cancelled
+        while any(str(k).startswith("jittery-") for k in client.futures):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        assert await placement.call(add, (1, 1)) == 2  # the client still serves
