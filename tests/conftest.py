@@ -6,7 +6,9 @@ pytest puts this directory on ``sys.path`` (the default "prepend" import mode,
 
 from __future__ import annotations
 
+import gc
 import types
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -106,3 +108,41 @@ class Cut(td.DAG):
     @td.node
     async def last(each: list[int], side: int) -> int:
         return side
+
+
+# ------------------------------------------------------ reference cycles
+
+
+_OWN_PACKAGES = ("trio_dag", "trio", "outcome")
+
+
+def own_garbage() -> list[str]:
+    """Run the cycle collector; what it freed of trio's, trio_dag's and the tests' own.
+
+    Other threads of the process may make cyclic garbage meanwhile (the event
+    loop of a Dask client an earlier test module started and closed can still
+    be finishing its coroutines), so only the objects of these packages count:
+    their instances, and frames, coroutines and functions of their code or of
+    the tests'. A cycle that trio_dag makes always has some of those in it.
+    """
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+    finally:
+        gc.set_debug(0)
+    garbage, gc.garbage[:] = list(gc.garbage), []
+    return [repr(type(o)) for o in garbage if _is_own(o)]
+
+
+def _is_own(obj: object) -> bool:
+    if (type(obj).__module__ or "").partition(".")[0] in _OWN_PACKAGES:
+        return True
+    code = getattr(obj, "f_code", None) or getattr(obj, "cr_code", None)
+    code = code or getattr(obj, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return False
+    path = Path(code.co_filename).parts
+    return any(p in path for p in _OWN_PACKAGES) or Path(code.co_filename).parent == _TESTS
+
+
+_TESTS = Path(__file__).resolve().parent

@@ -20,6 +20,8 @@ import asyncio
 import collections
 import contextlib
 import functools
+import operator
+import traceback
 import uuid
 from collections.abc import Sized
 from typing import Any
@@ -52,9 +54,38 @@ async def dask_call(executor: Any, payload: bytes, *, node: str | None) -> Any:
     value = await _DaskBatches.of(executor).run(call)
     if value is not _ALONE:
         return value
-    # an error (kept with its type), a task cancelled by someone else, a failed gather
-    return await trio.to_thread.run_sync(call.future.result)
+    # an error (kept with its type), a task cancelled by someone else, a failed gather;
+    # abandoned if cancelled: a future of a client closed meanwhile may never end
+    return await trio.to_thread.run_sync(_result_of, call, node, abandon_on_cancel=True)
 
+
+def _result_of(call: _Call, node: str | None) -> Any:
+    """``call``'s future's result, or what it raises, holding no reference to it.
+
+    An error's traceback keeps its frames, and Dask's hold the future, which
+    keeps the task's key on the cluster for as long as the error lives (in a
+    result's ``errors``, say): the frames are cleared of their locals.
+
+    Raises:
+        RuntimeError: the client was closed while the call waited (Dask's
+            ``result()`` would then wait for ever).
+    """
+    future, call.future = call.future, None
+    if future.client.status in ("closing", "closed"):
+        of = f"node {node!r}" if node else "a placed call"
+        raise RuntimeError(
+            f"{of}: the Dask client was closed while the call waited for its task "
+            f"{future.key!r}; close the client only after the run"
+        )
+    try:
+        return future.result()
+    except BaseException as exc:
+        del future
+        traceback.clear_frames(exc.__traceback__)
+        raise
+
+
+_future_of = operator.attrgetter("future")
 
 _ALONE: Any = object()
 """Delivered instead of a value when the task did not finish or the gather failed."""
@@ -186,9 +217,10 @@ class _DaskBatches:
         for call, future in zip(batch, futures, strict=True):
             call.future = future
             call.payload = b""  # sent: not kept for the wait
-        # No future stays here (a local of a frame that lives on): each is released
-        # on the client's loop once its value is delivered.
-        client.loop.add_callback(self._watch, batch)
+        # The futures go along: a caller cancelled before _watch runs takes its
+        # call's. No future stays here (a local of a frame that lives on): each
+        # is released on the client's loop once its value is delivered.
+        client.loop.add_callback(self._watch, batch, futures)
 
     def _wake(self, delivered: list[tuple[_Call, Any]]) -> None:
         """Hand the values to their callers (those not cancelled meanwhile)."""
@@ -200,13 +232,13 @@ class _DaskBatches:
 
     # ---------------------------------------------------------- client's loop
 
-    def _watch(self, batch: list[_Call]) -> None:
-        """Watch the futures of ``batch`` until their tasks end."""
+    def _watch(self, batch: list[_Call], futures: list[Any]) -> None:
+        """Watch ``futures``, those of ``batch``, until their tasks end."""
         self._in_flight += len(batch)
         create_task = asyncio.get_running_loop().create_task
-        for call in batch:
+        for call, future in zip(batch, futures, strict=True):
             # FutureState.wait: what Dask's own gather and as_completed await
-            watch = create_task(call.future._state.wait())
+            watch = create_task(future._state.wait())
             watch.add_done_callback(functools.partial(self._finished, call))
 
     def _finished(self, call: _Call, watch: asyncio.Task[Any]) -> None:
@@ -221,18 +253,30 @@ class _DaskBatches:
             self._fetching = asyncio.get_running_loop().create_task(self._fetcher())
 
     async def _fetcher(self) -> None:
-        """Until no call is ready: fetch what finished, in one gather, and deliver it."""
+        """Until no call is ready: fetch what finished, in one gather, and deliver it.
+
+        A call's ``future`` may turn ``None`` at any time (its caller, in the
+        trio thread, was cancelled): it is read once per look.
+        """
+        calls: list[_Call] = []
         try:
             while self._ready:
                 if self._in_flight > _BUSY:
                     await asyncio.sleep(_WINDOW)
                 calls, self._ready = self._ready, []
-                finished = [call.future for call in calls if call.future.status == "finished"]
+                finished = [f for f in map(_future_of, calls) if f and f.status == "finished"]
                 values: dict[str, Any] = {}
                 if finished:
+                    # errors="skip": a task cancelled since (its caller gave up) comes back
+                    # as None, not as its stored FutureCancelledError raised here, whose
+                    # traceback would then hold this batch's futures in a reference
+                    # cycle (and their results on the cluster) until the cycle collector
+                    # runs. Results are pickled bytes: None is never a value.
                     with contextlib.suppress(Exception):  # then each caller asks its own
-                        got = await self._client.gather(finished, asynchronous=True)
-                        values = {f.key: v for f, v in zip(finished, got, strict=True)}
+                        got = await self._client.gather(finished, errors="skip", asynchronous=True)
+                        values = {
+                            f.key: v for f, v in zip(finished, got, strict=True) if v is not None
+                        }
                 del finished
                 delivered = []
                 for call in calls:
@@ -241,13 +285,14 @@ class _DaskBatches:
                         call.future = None  # released here, on the client's loop
                     delivered.append((call, value))
                 self._in_flight -= len(calls)
+                calls = []
                 self._deliver(delivered)
         finally:
             self._fetching = None
-            if self._ready:  # cancelled: the client's loop is closing
-                calls, self._ready = self._ready, []
-                self._in_flight -= len(calls)
-                self._deliver([(call, _ALONE) for call in calls])
+            rest, self._ready = [*calls, *self._ready], []
+            if rest:  # cancelled: the client's loop is closing; callers ask their futures
+                self._in_flight -= len(rest)
+                self._deliver([(call, _ALONE) for call in rest])
 
     def _deliver(self, delivered: list[tuple[_Call, Any]]) -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the run is gone: nobody waits
