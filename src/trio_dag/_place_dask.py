@@ -255,8 +255,9 @@ class _DaskBatches:
     async def _fetcher(self) -> None:
         """Until no call is ready: fetch what finished, in one gather, and deliver it.
 
-        A call's ``future`` may turn ``None`` at any time (its caller, in the
-        trio thread, was cancelled): it is read once per look.
+        A call's ``future`` is dropped here once its value is delivered (so it
+        is released on this loop), or by its caller's thread once it asked
+        for it alone: read it once per look.
         """
         calls: list[_Call] = []
         try:
