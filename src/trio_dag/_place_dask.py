@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import operator
 import traceback
 import uuid
 from collections.abc import Sized
@@ -83,8 +82,6 @@ def _result_of(call: _Call, node: str | None) -> Any:
         traceback.clear_frames(exc.__traceback__)
         raise
 
-
-_future_of = operator.attrgetter("future")
 
 _ALONE: Any = object()
 """Delivered instead of a value when the task did not finish or the gather failed."""
@@ -221,10 +218,9 @@ class _DaskBatches:
         for call, future in zip(batch, futures, strict=True):
             call.future = future
             call.payload = b""  # sent: not kept for the wait
-        # The futures go along: a caller cancelled before _watch runs takes its
-        # call's. No future stays here (a local of a frame that lives on): each
-        # is released on the client's loop once its value is delivered.
-        client.loop.add_callback(self._watch, batch, futures)
+        # No future stays here (a local of a frame that lives on): each is
+        # released on the client's loop once its value is delivered.
+        client.loop.add_callback(self._watch, batch)
 
     def _wake(self, delivered: list[tuple[_Call, Any]]) -> None:
         """Hand the values to their callers (those not cancelled meanwhile)."""
@@ -236,19 +232,19 @@ class _DaskBatches:
 
     # ---------------------------------------------------------- client's loop
 
-    def _watch(self, batch: list[_Call], futures: list[Any]) -> None:
-        """Watch ``futures``, those of ``batch``, until their tasks end."""
+    def _watch(self, batch: list[_Call]) -> None:
+        """Watch the futures of ``batch`` until their tasks end."""
         self._in_flight += len(batch)
         create_task = asyncio.get_running_loop().create_task
-        for call, future in zip(batch, futures, strict=True):
+        for call in batch:
             # FutureState.wait: what Dask's own gather and as_completed await
-            watch = create_task(future._state.wait())
+            watch = create_task(call.future._state.wait())
             watch.add_done_callback(functools.partial(self._finished, call))
 
     def _finished(self, call: _Call, watch: asyncio.Task[Any]) -> None:
         if watch.cancelled():  # the client's loop is shutting down: no fetcher would run
             # (a client closed under a waiting call cancels its futures instead: they
-            # end as "cancelled", are delivered as _ALONE, and their callers get Dask's error)
+            # end as "cancelled", are delivered as _ALONE, and _result_of says so)
             self._in_flight -= 1
             self._deliver([(call, _ALONE)])
             return
@@ -259,9 +255,8 @@ class _DaskBatches:
     async def _fetcher(self) -> None:
         """Until no call is ready: fetch what finished, in one gather, and deliver it.
 
-        A call's ``future`` is dropped here once its value is delivered (so it
-        is released on this loop), or by its caller's thread once it asked
-        for it alone: read it once per look.
+        A call's ``future`` is dropped here once its value is delivered, so
+        that it is released on this loop.
         """
         calls: list[_Call] = []
         try:
@@ -269,7 +264,7 @@ class _DaskBatches:
                 if self._in_flight > _BUSY:
                     await asyncio.sleep(_WINDOW)
                 calls, self._ready = self._ready, []
-                finished = [f for f in map(_future_of, calls) if f and f.status == "finished"]
+                finished = [c.future for c in calls if c.future.status == "finished"]
                 values: dict[str, Any] = {}
                 if finished:
                     # errors="skip": a task cancelled since (its caller gave up) comes back
